@@ -1,0 +1,148 @@
+"""The Starlette application: routes, the one place errors become HTTP, and the pool's life."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api import routes
+from api.accounts import Accounts
+from api.alerts import Alerts
+from api.health import healthz, readyz
+from api.openapi import PATHS, openapi_document
+from api.responses import JSONResponse, error_response
+from api.tokens import AccessTokens
+from shared.db import create_pool
+from shared.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationError,
+)
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_HANDLERS: dict[str, tuple[str, Handler]] = {
+    "signup": ("POST", routes.sign_up),
+    "login": ("POST", routes.log_in),
+    "refresh": ("POST", routes.refresh),
+    "logout": ("POST", routes.log_out),
+    "create": ("POST", routes.create_alert),
+    "delete": ("POST", routes.delete_alert),
+    "fetch": ("GET", routes.fetch_alerts),
+}
+
+_STATUS_OF: dict[type[Exception], int] = {
+    ValidationError: 400,
+    Conflict: 400,
+    NotFound: 404,
+    PayloadTooLarge: 413,
+}
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, Unauthorized):
+        return error_response(401, str(exc), headers=_BEARER_CHALLENGE)
+    return error_response(_STATUS_OF[type(exc)], str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, exc.detail, headers=headers)
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable", extra={"error": str(exc), "path": request.url.path})
+    return error_response(
+        503, "the database is unavailable, try again shortly", headers={"Retry-After": "1"}
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal error: it has been logged")
+
+
+def _routes() -> list[Route]:
+    table = [
+        Route(path, _HANDLERS[operation][1], methods=[_HANDLERS[operation][0]])
+        for path, operation in PATHS.items()
+    ]
+    document = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    table += [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return table
+
+
+def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -> Starlette:
+    """The API for ``settings``. Pass ``pool`` to share one the caller opens and closes; else
+    the app opens its own on start-up and closes it on shutdown."""
+    jwt_secret = settings.require_jwt_secret()
+    owns_pool = pool is None
+    app_pool = pool or create_pool(
+        settings.require_database_url(), size=settings.database_pool_size, name="api"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owns_pool:
+            await app_pool.open(wait=False)
+        try:
+            yield
+        finally:
+            if owns_pool:
+                await app_pool.close()
+
+    app = Starlette(
+        routes=_routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            ValidationError: _domain_error,
+            Conflict: _domain_error,
+            NotFound: _domain_error,
+            PayloadTooLarge: _domain_error,
+            Unauthorized: _domain_error,
+            HTTPException: _http_error,
+            psycopg.OperationalError: _database_down,
+            PoolTimeout: _database_down,
+            Exception: _server_error,
+        },
+    )
+    access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
+    app.state.pool = app_pool
+    app.state.access_tokens = access_tokens
+    app.state.accounts = Accounts(
+        app_pool, access_tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds
+    )
+    app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn workers: each builds the app from the same environment."""
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

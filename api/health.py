@@ -1,0 +1,29 @@
+"""Liveness (the process answers) and readiness (the database answers too)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.responses import JSONResponse, error_response
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    pool: AsyncConnectionPool = request.app.state.pool
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+    except Exception as exc:  # any failure at all means "not ready", and says why
+        reason = str(exc) or type(exc).__name__
+        return error_response(503, f"database unreachable: {reason}")
+    return JSONResponse({"status": "ready"})

@@ -1,0 +1,90 @@
+"""The ``pricealert`` command: one entry point for every service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import psycopg
+
+from shared.errors import MigrationError, SettingsError
+from shared.logs import configure_logging
+from shared.settings import Settings, parse_shard
+
+log = logging.getLogger("pricealert")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pricealert", description="Real-time cryptocurrency price alerts."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("migrate", help="create or upgrade the database schema (safe to re-run)")
+    api = commands.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    matcher = commands.add_parser("matcher", help="run one matcher replica")
+    matcher.add_argument("--shard", help="I/N: this replica's shard (default MATCHER_SHARD or 0/1)")
+    commands.add_parser("notifier", help="run the email consumer")
+    commands.add_parser("up", help="everything in one process, on embedded defaults")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        configure_logging(settings.log_level, settings.log_format)
+        return _run(args, settings)
+    except (SettingsError, MigrationError) as exc:
+        print(f"pricealert: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        print(f"pricealert: cannot reach the database: {exc}".strip(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "migrate":
+        from shared.migrate import migrate
+
+        asyncio.run(migrate(settings.require_database_url()))
+        return 0
+    if args.command == "api":
+        return _serve_api(args, settings)
+    if args.command == "matcher" and args.shard:
+        parse_shard(args.shard, "--shard")
+    print(f"pricealert: '{args.command}' is not built yet (see the open issues)", file=sys.stderr)
+    return 2
+
+
+def _serve_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    # Fail here, once, with one line, rather than in every worker.
+    settings.require_database_url()
+    settings.require_jwt_secret()
+    log.info(
+        "serving the API", extra={"url": f"http://{args.host}:{args.port}", "workers": args.workers}
+    )
+    uvicorn.run(
+        "api.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

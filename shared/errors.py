@@ -1,0 +1,45 @@
+"""The whole exception tree of pricealert, in one place.
+
+Domain errors are raised where the rule lives; the API turns them into HTTP in one place
+(``api.app``), so a handler never builds an error response itself.
+"""
+
+from __future__ import annotations
+
+
+class PriceAlertError(Exception):
+    """Base of every error pricealert raises on purpose."""
+
+
+# Start-up
+
+
+class SettingsError(PriceAlertError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class MigrationError(PriceAlertError):
+    """The schema cannot be brought up to date (for example an applied migration was edited)."""
+
+
+# Requests: each maps to one HTTP status
+
+
+class ValidationError(PriceAlertError):
+    """The input breaks a rule; nothing was changed (400)."""
+
+
+class Conflict(PriceAlertError):
+    """The request clashes with the current state, e.g. a username taken (400 by the contract)."""
+
+
+class NotFound(PriceAlertError):
+    """No such resource for this user (404)."""
+
+
+class Unauthorized(PriceAlertError):
+    """Missing, invalid, expired or revoked credentials (401)."""
+
+
+class PayloadTooLarge(PriceAlertError):
+    """The request body is over the size cap (413)."""

@@ -1,0 +1,213 @@
+"""Settings: read once from the environment at start, frozen, passed down.
+
+The variable names are the contract of DESIGN.md (the seed's ``DATABASE_SETTINGS__*`` and
+``RABBITMQ_HOST`` spellings are honoured). A missing or malformed value raises
+:class:`SettingsError` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from shared.errors import SettingsError
+
+_SEED_DB_PARTS = ("DBNAME", "USER", "PASSWORD", "HOST", "PORT")
+_SMTP_TLS_MODES = ("none", "starttls", "tls")
+_LOG_FORMATS = ("json", "text")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+JWT_SECRET_MIN_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Replica ``index`` of ``count``: owns the buckets with ``bucket % count == index``."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str | None
+    database_pool_size: int = 10
+    rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"
+    rabbitmq_configured: bool = False
+    rabbitmq_queue: str = "price_alerts"
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    binance_rest_url: str = "https://api.binance.com"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "pricealert@localhost"
+    smtp_tls: str = "none"
+    jwt_secret: str | None = None
+    access_token_ttl_seconds: int = 300
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    max_live_alerts_per_user: int = 1000
+    matcher_shard: Shard = Shard(0, 1)
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping (``os.environ`` at the entry point)."""
+        reader = _Reader(env)
+        smtp_tls = reader.choice("SMTP_TLS", _SMTP_TLS_MODES, "none")
+        return cls(
+            database_url=_database_url(reader),
+            database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=1),
+            rabbitmq_url=_rabbitmq_url(reader),
+            rabbitmq_configured=bool(reader.get("RABBITMQ_URL") or reader.get("RABBITMQ_HOST")),
+            rabbitmq_queue=reader.get("RABBITMQ_QUEUE") or "price_alerts",
+            binance_ws_url=reader.url(
+                "BINANCE_WS_URL", "wss://stream.binance.com:9443", ("ws", "wss")
+            ),
+            binance_rest_url=reader.url(
+                "BINANCE_REST_URL", "https://api.binance.com", ("http", "https")
+            ),
+            smtp_host=reader.get("SMTP_HOST"),
+            smtp_port=reader.integer("SMTP_PORT", 465 if smtp_tls == "tls" else 25, minimum=1),
+            smtp_user=reader.get("SMTP_USER"),
+            smtp_password=reader.get("SMTP_PASSWORD"),
+            smtp_from=reader.get("SMTP_FROM") or "pricealert@localhost",
+            smtp_tls=smtp_tls,
+            jwt_secret=reader.get("JWT_SECRET"),
+            access_token_ttl_seconds=reader.integer("ACCESS_TOKEN_TTL_SECONDS", 300, minimum=1),
+            refresh_token_ttl_seconds=reader.integer(
+                "REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600, minimum=1
+            ),
+            max_live_alerts_per_user=reader.integer("MAX_LIVE_ALERTS_PER_USER", 1000, minimum=1),
+            matcher_shard=parse_shard(reader.get("MATCHER_SHARD") or "0/1", "MATCHER_SHARD"),
+            log_level=reader.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
+            log_format=reader.choice("LOG_FORMAT", _LOG_FORMATS, "json"),
+        )
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError(
+                "DATABASE_URL is not set (nor DATABASE_SETTINGS__DBNAME and friends): "
+                "give a libpq URL such as postgresql://user@localhost:5432/pricealert"
+            )
+        return self.database_url
+
+    def require_jwt_secret(self) -> str:
+        if not self.jwt_secret:
+            raise SettingsError(
+                "JWT_SECRET is not set: give a random string of at least "
+                f"{JWT_SECRET_MIN_LENGTH} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        if len(self.jwt_secret) < JWT_SECRET_MIN_LENGTH:
+            raise SettingsError(
+                f"JWT_SECRET is too short: {len(self.jwt_secret)} characters, "
+                f"at least {JWT_SECRET_MIN_LENGTH} are needed for HS256"
+            )
+        return self.jwt_secret
+
+
+def parse_shard(text: str, variable: str) -> Shard:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise SettingsError(f"{variable} must look like I/N (for example 0/1 or 2/4), got {text!r}")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or index >= count:
+        raise SettingsError(f"{variable} must satisfy 0 <= I < N and N >= 1, got {text!r}")
+    return Shard(index, count)
+
+
+class _Reader:
+    """Reads and checks one environment mapping; every failure names its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
+    ) -> str:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+        if scheme not in schemes:
+            raise SettingsError(
+                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, "
+                f"got {raw!r}"
+            )
+        return raw.rstrip("/")
+
+
+def _database_url(reader: _Reader) -> str | None:
+    url = reader.get("DATABASE_URL")
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")) and "=" not in url:
+            raise SettingsError(
+                "DATABASE_URL must be a libpq URL (postgresql://...) or key=value string, "
+                f"got {url!r}"
+            )
+        return url
+    parts = {part: reader.get(f"DATABASE_SETTINGS__{part}") for part in _SEED_DB_PARTS}
+    if not any(parts.values()):
+        return None
+    if not parts["DBNAME"]:
+        raise SettingsError(
+            "DATABASE_SETTINGS__DBNAME is not set, but other DATABASE_SETTINGS__ variables are"
+        )
+    port = parts["PORT"] or "5432"
+    if not port.isdigit():
+        raise SettingsError(f"DATABASE_SETTINGS__PORT must be a port number, got {port!r}")
+    credentials = ""
+    if parts["USER"]:
+        credentials = quote(parts["USER"], safe="")
+        if parts["PASSWORD"]:
+            credentials += ":" + quote(parts["PASSWORD"], safe="")
+        credentials += "@"
+    host = parts["HOST"] or "localhost"
+    return f"postgresql://{credentials}{host}:{port}/{quote(parts['DBNAME'], safe='')}"
+
+
+def _rabbitmq_url(reader: _Reader) -> str:
+    url = reader.get("RABBITMQ_URL")
+    if url is not None:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise SettingsError(f"RABBITMQ_URL must start with amqp:// or amqps://, got {url!r}")
+        return url
+    host = reader.get("RABBITMQ_HOST") or "localhost"
+    port = reader.integer("RABBITMQ_PORT", 5672, minimum=1)
+    user = quote(reader.get("RABBITMQ_USER") or "guest", safe="")
+    password = quote(reader.get("RABBITMQ_PASSWORD") or "guest", safe="")
+    return f"amqp://{user}:{password}@{host}:{port}/"

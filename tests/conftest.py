@@ -1,0 +1,86 @@
+"""Fixtures shared by every test: real servers, each test run in its own database.
+
+PostgreSQL is found at ``PRICEALERT_TEST_POSTGRES`` (an admin URL), else
+postgresql://postgres@localhost:5432/postgres. With CI=true a missing server fails the run; on a
+laptop the tests that need it are skipped with a loud notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from shared.db import create_pool
+from shared.migrate import migrate
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ADMIN_URL = os.environ.get(
+    "PRICEALERT_TEST_POSTGRES", "postgresql://postgres@localhost:5432/postgres"
+)
+
+
+def _with_database(url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+def _require_postgres() -> None:
+    try:
+        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(f"!!! SKIPPED: {message}")
+
+
+def create_database(prefix: str) -> str:
+    """A new empty database; returns its URL."""
+    _require_postgres()
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(ADMIN_URL, name)
+
+
+def drop_database(url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """This run's own database, migrated once."""
+    url = create_database("pricealert_test")
+    asyncio.run(migrate(url))
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A database of its own with no schema, for migration tests."""
+    url = create_database("pricealert_empty")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    pool = create_pool(database_url, size=4, name="tests")
+    await pool.open(wait=True)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def clean_tables(pool: AsyncConnectionPool) -> None:
+    """Every test that writes starts from empty users, alerts and tokens (symbols stay)."""
+    async with pool.connection() as conn:
+        await conn.execute("TRUNCATE users, alerts, refresh_tokens RESTART IDENTITY CASCADE")

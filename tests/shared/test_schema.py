@@ -1,0 +1,169 @@
+"""What the database itself enforces, and the change feed the matcher follows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from shared.sharding import SHARD_BUCKETS, shard_bucket
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+
+@pytest.fixture
+async def listener(database_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    await conn.execute("LISTEN alerts")
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def user_id(pool: AsyncConnectionPool) -> int:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('u', 'x') RETURNING id"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _payloads(conn: psycopg.AsyncConnection[Any], count: int) -> list[dict[str, Any]]:
+    received = [orjson.loads(n.payload) async for n in conn.notifies(timeout=5.0, stop_after=count)]
+    assert len(received) == count, f"expected {count} notifications, got {received}"
+    return received
+
+
+async def _insert(
+    pool: AsyncConnectionPool,
+    user_id: int,
+    rows: int,
+    symbol: str = "BTCUSDT",
+    target: str = "100.50",
+) -> list[int]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            """INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)
+               SELECT %s, %s, 'above', %s::numeric, 'a@example.com' FROM generate_series(1, %s)
+               RETURNING id""",
+            (user_id, symbol, target, rows),
+        )
+        return [int(r[0]) for r in await cursor.fetchall()]
+
+
+async def test_insert_notifies_what_the_matcher_needs(
+    pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
+) -> None:
+    (alert_id,) = await _insert(pool, user_id, 1, symbol="ETHUSDT")
+    (payload,) = await _payloads(listener, 1)
+    assert payload == {
+        "op": "insert",
+        "alerts": [
+            {
+                "id": alert_id,
+                "bucket": shard_bucket("ETHUSDT"),
+                "symbol": "ETHUSDT",
+                "condition": "above",
+                "target": "100.50",
+                "state": "created",
+            }
+        ],
+    }
+
+
+async def test_state_changes_notify_and_other_updates_do_not(
+    pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
+) -> None:
+    first, second = await _insert(pool, user_id, 2)
+    await _payloads(listener, 1)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE alerts SET email = 'b@example.com'")  # no state change
+        await conn.execute(
+            "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 101"
+            " WHERE id = %s",
+            (first,),
+        )
+        await conn.execute(
+            "UPDATE alerts SET state = 'deleted', deleted_at = now() WHERE id = %s", (second,)
+        )
+    triggered, deleted = await _payloads(listener, 2)
+    assert triggered["op"] == "state"
+    assert [(a["id"], a["state"]) for a in triggered["alerts"]] == [(first, "triggered")]
+    assert [(a["id"], a["state"]) for a in deleted["alerts"]] == [(second, "deleted")]
+
+
+async def test_a_large_statement_is_batched_into_small_payloads(
+    pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
+) -> None:
+    ids = await _insert(pool, user_id, 1000, target="123456789012345.12345678"[:24])
+    payloads = await _payloads(listener, 25)
+    assert [a["id"] for p in payloads for a in p["alerts"]] == ids
+    assert max(len(orjson.dumps(p)) for p in payloads) < 8000
+
+
+@pytest.mark.parametrize(
+    ("start", "illegal"),
+    [
+        ("triggered", "created"),
+        ("deleted", "created"),
+        ("deleted", "triggered"),
+    ],
+)
+async def test_state_only_moves_forward(
+    pool: AsyncConnectionPool, user_id: int, start: str, illegal: str
+) -> None:
+    (alert_id,) = await _insert(pool, user_id, 1)
+    async with pool.connection() as conn:
+        await conn.execute(
+            """UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 1
+               WHERE id = %s""",
+            (alert_id,),
+        )
+        if start == "deleted":
+            await conn.execute(
+                "UPDATE alerts SET state = 'deleted', deleted_at = now() WHERE id = %s", (alert_id,)
+            )
+        with pytest.raises(psycopg.errors.CheckViolation, match="cannot go from"):
+            await conn.execute(
+                "UPDATE alerts SET state = %s, deleted_at = NULL WHERE id = %s", (illegal, alert_id)
+            )
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["0", "-1", "0.000000001", "1e15"],
+)
+async def test_the_database_refuses_impossible_targets(
+    pool: AsyncConnectionPool, user_id: int, target: str
+) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation):
+        await _insert(pool, user_id, 1, target=target)
+
+
+async def test_unknown_symbols_are_refused_by_the_database(
+    pool: AsyncConnectionPool, user_id: int
+) -> None:
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        await _insert(pool, user_id, 1, symbol="NOSUCHCOIN")
+
+
+async def test_shard_bucket_column_matches_the_python_hash(pool: AsyncConnectionPool) -> None:
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT symbol FROM symbols")
+        symbols = [str(row[0]) for row in await cursor.fetchall()]
+        cursor = await conn.execute(
+            """SELECT s, ('x' || substr(md5(s), 1, 8))::bit(32)::integer & 4095
+               FROM unnest(%s::text[]) AS s""",
+            (symbols,),
+        )
+        from_database = dict(await cursor.fetchall())
+    assert len(symbols) > 50
+    assert from_database == {s: shard_bucket(s) for s in symbols}
+    assert all(0 <= b < SHARD_BUCKETS for b in from_database.values())
+    assert len(set(from_database.values())) > len(symbols) * 0.9  # spread, not clumped

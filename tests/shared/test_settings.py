@@ -1,0 +1,93 @@
+"""Settings from the environment: the contract's names, the seed's spellings, one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import SettingsError
+from shared.settings import Settings, Shard
+
+
+def test_defaults_need_nothing_but_are_incomplete_for_the_api() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url is None
+    assert settings.rabbitmq_url == "amqp://guest:guest@localhost:5672/"
+    assert settings.rabbitmq_configured is False
+    assert settings.rabbitmq_queue == "price_alerts"
+    assert settings.binance_ws_url == "wss://stream.binance.com:9443"
+    assert settings.matcher_shard == Shard(0, 1)
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL is not set"):
+        settings.require_database_url()
+    with pytest.raises(SettingsError, match=r"^JWT_SECRET is not set"):
+        settings.require_jwt_secret()
+
+
+def test_database_url_is_built_from_the_seeds_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_SETTINGS__DBNAME": "alerts",
+            "DATABASE_SETTINGS__USER": "app",
+            "DATABASE_SETTINGS__PASSWORD": "p@ss word",
+            "DATABASE_SETTINGS__HOST": "db",
+            "DATABASE_SETTINGS__PORT": "6543",
+        }
+    )
+    assert settings.database_url == "postgresql://app:p%40ss%20word@db:6543/alerts"
+
+
+def test_database_url_wins_over_the_seeds_variables() -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://x@h/d", "DATABASE_SETTINGS__DBNAME": "ignored"}
+    )
+    assert settings.database_url == "postgresql://x@h/d"
+
+
+def test_rabbitmq_url_is_built_from_rabbitmq_host() -> None:
+    settings = Settings.from_env({"RABBITMQ_HOST": "rabbit", "RABBITMQ_QUEUE": "alerts_q"})
+    assert settings.rabbitmq_url == "amqp://guest:guest@rabbit:5672/"
+    assert settings.rabbitmq_configured is True
+    assert settings.rabbitmq_queue == "alerts_q"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_SETTINGS__USER": "u"}, "DATABASE_SETTINGS__DBNAME"),
+        (
+            {"DATABASE_SETTINGS__DBNAME": "d", "DATABASE_SETTINGS__PORT": "x"},
+            "DATABASE_SETTINGS__PORT",
+        ),
+        ({"RABBITMQ_URL": "http://x"}, "RABBITMQ_URL"),
+        ({"RABBITMQ_PORT": "five"}, "RABBITMQ_PORT"),
+        ({"SMTP_PORT": "0"}, "SMTP_PORT"),
+        ({"SMTP_TLS": "ssl"}, "SMTP_TLS"),
+        ({"BINANCE_WS_URL": "https://x"}, "BINANCE_WS_URL"),
+        ({"BINANCE_REST_URL": "ftp://x"}, "BINANCE_REST_URL"),
+        ({"MATCHER_SHARD": "2/2"}, "MATCHER_SHARD"),
+        ({"MATCHER_SHARD": "one"}, "MATCHER_SHARD"),
+        ({"MAX_LIVE_ALERTS_PER_USER": "-1"}, "MAX_LIVE_ALERTS_PER_USER"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_malformed_settings_fail_with_one_line_naming_the_variable(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    assert message.startswith(variable)
+    assert "\n" not in message
+
+
+def test_a_short_jwt_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="JWT_SECRET is too short"):
+        Settings.from_env({"JWT_SECRET": "short"}).require_jwt_secret()
+
+
+def test_shard_and_tls_port() -> None:
+    settings = Settings.from_env({"MATCHER_SHARD": " 1 / 4 ", "SMTP_TLS": "TLS"})
+    assert settings.matcher_shard == Shard(1, 4)
+    assert str(settings.matcher_shard) == "1/4"
+    assert settings.smtp_tls == "tls"
+    assert settings.smtp_port == 465
