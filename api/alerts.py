@@ -12,21 +12,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
+from shared.batching import Batcher
 from shared.errors import NotFound, Unauthorized, ValidationError
 
 ALERT_COLUMNS = """id, symbol, target_price, trigger_condition, email, state,
                    created_at, triggered_at, triggered_price"""
 
-# Serialises one user's creates, so two at once cannot both pass the cap check.
-LOCK_USER = "SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE"
-INSERT_UNDER_CAP = f"""
-INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)
-SELECT %(user_id)s, %(symbol)s, %(condition)s, %(target)s, %(email)s
-WHERE (SELECT count(*) FROM alerts WHERE user_id = %(user_id)s AND state = 'created') < %(cap)s
-RETURNING {ALERT_COLUMNS}
+# Creates are batched (see shared.batching and create_alerts in migration 0001).
+CREATE_ALERTS = """
+SELECT item, outcome, alert_id, created_at
+FROM create_alerts(%s, %s, %s, %s, %s, %s)
 """
 DELETE_ALERT = f"""
 UPDATE alerts SET state = 'deleted', deleted_at = now()
@@ -64,34 +61,62 @@ class Alerts:
     def __init__(self, pool: AsyncConnectionPool, *, max_live_per_user: int) -> None:
         self._pool = pool
         self._cap = max_live_per_user
+        # Two batches in flight keep the database busy while the previous one's answer returns.
+        self._creates: Batcher[tuple[int, NewAlert], dict[str, Any]] = Batcher(
+            self._create_batch, max_batch=256, in_flight=2
+        )
 
     async def create(self, user_id: int, new: NewAlert) -> dict[str, Any]:
-        params = {
-            "user_id": user_id,
-            "symbol": new.symbol,
-            "condition": new.trigger_condition,
-            "target": new.target_price,
-            "email": new.email,
-            "cap": self._cap,
-        }
+        """The new alert; ValidationError for an unknown symbol or a full cap."""
+        return await self._creates.submit((user_id, new))
+
+    async def _create_batch(
+        self, batch: list[tuple[int, NewAlert]]
+    ) -> list[dict[str, Any] | BaseException]:
+        params = (
+            [user_id for user_id, _ in batch],
+            [new.symbol for _, new in batch],
+            [new.trigger_condition for _, new in batch],
+            [new.target_price for _, new in batch],
+            [new.email for _, new in batch],
+            self._cap,
+        )
         async with self._pool.connection() as conn:
-            try:
-                async with conn.transaction():
-                    cursor = await conn.execute(LOCK_USER, (user_id,))
-                    if await cursor.fetchone() is None:
-                        raise Unauthorized("the account of this token no longer exists")
-                    cursor = await conn.execute(INSERT_UNDER_CAP, params)
-                    row = await cursor.fetchone()
-            except pg_errors.ForeignKeyViolation:
-                raise ValidationError(
-                    f"unknown symbol {new.symbol!r}: use a Binance spot symbol such as BTCUSDT"
-                ) from None
-        if row is None:
-            raise ValidationError(
+            cursor = await conn.execute(CREATE_ALERTS, params)
+            rows = await cursor.fetchall()
+        results: list[dict[str, Any] | BaseException] = [RuntimeError("no outcome")] * len(batch)
+        for item, outcome, alert_id, created_at in rows:
+            _user_id, new = batch[item - 1]
+            results[item - 1] = self._outcome(outcome, new, alert_id, created_at)
+        return results
+
+    def _outcome(
+        self, outcome: str, new: NewAlert, alert_id: int | None, created_at: datetime | None
+    ) -> dict[str, Any] | BaseException:
+        if outcome == "created":
+            return to_json(
+                (
+                    alert_id,
+                    new.symbol,
+                    new.target_price,
+                    new.trigger_condition,
+                    new.email,
+                    "created",
+                    created_at,
+                    None,
+                    None,
+                )
+            )
+        if outcome == "no_user":
+            return Unauthorized("the account of this token no longer exists")
+        if outcome == "cap":
+            return ValidationError(
                 f"you already have {self._cap} live alerts, the most allowed: "
                 "delete some before creating more"
             )
-        return to_json(row)
+        return ValidationError(
+            f"unknown symbol {new.symbol!r}: use a Binance spot symbol such as BTCUSDT"
+        )
 
     async def delete(self, user_id: int, alert_id: int) -> dict[str, Any]:
         async with self._pool.connection() as conn:

@@ -52,6 +52,66 @@ CREATE INDEX alerts_by_user ON alerts (user_id, id DESC);
 -- The matcher's republish of claimed-but-unconfirmed alerts.
 CREATE INDEX alerts_unpublished ON alerts (id) WHERE state = 'triggered' AND published_at IS NULL;
 
+-- Creating alerts in batches: the API gathers the creates that arrive while its previous batch
+-- is in flight and sends them as one call, so a thousand creates a second are a few hundred
+-- transactions (NOTIFY serialises the commits of notifying transactions, so their number is
+-- what limits the rate). Items are taken in user order, locking each user's row once: two
+-- batches lock users in the same order and cannot deadlock. In READ COMMITTED each statement of
+-- a volatile function takes a fresh snapshot, so the count of live alerts sees every alert
+-- committed before the lock was granted, and concurrent creates cannot pass the cap.
+-- One row back per item: (item, outcome, id, created_at); outcome is 'created', 'no_user',
+-- 'cap' or 'unknown_symbol', and only 'created' items are inserted.
+CREATE FUNCTION create_alerts(p_user_ids bigint[], p_symbols text[], p_conditions text[],
+                              p_targets numeric[], p_emails text[], p_cap bigint)
+RETURNS TABLE (item integer, outcome text, alert_id bigint, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+DECLARE
+    entry record;
+    locked_user bigint;
+    user_found boolean;
+    live bigint;
+    accepted integer[] := '{}';
+    new_ids bigint[] := '{}';
+BEGIN
+    FOR entry IN
+        SELECT i, p_user_ids[i] AS user_id
+        FROM generate_subscripts(p_user_ids, 1) AS i
+        ORDER BY p_user_ids[i], i
+    LOOP
+        IF locked_user IS DISTINCT FROM entry.user_id THEN
+            locked_user := entry.user_id;
+            PERFORM 1 FROM users WHERE id = entry.user_id FOR NO KEY UPDATE;
+            user_found := FOUND;
+            SELECT count(*) INTO live
+            FROM alerts a WHERE a.user_id = entry.user_id AND a.state = 'created';
+        END IF;
+        item := entry.i;
+        alert_id := NULL;
+        created_at := NULL;
+        IF NOT user_found THEN
+            outcome := 'no_user';
+        ELSIF live >= p_cap THEN
+            outcome := 'cap';
+        ELSIF NOT EXISTS (SELECT 1 FROM symbols s WHERE s.symbol = p_symbols[entry.i]) THEN
+            outcome := 'unknown_symbol';
+        ELSE
+            outcome := 'created';
+            alert_id := nextval(pg_get_serial_sequence('alerts', 'id'));
+            created_at := now();
+            live := live + 1;
+            accepted := accepted || entry.i;
+            new_ids := new_ids || alert_id;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    -- One statement for the whole batch: one trigger run, one NOTIFY payload per 40 alerts.
+    INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, email)
+    OVERRIDING SYSTEM VALUE
+    SELECT new_ids[k], p_user_ids[accepted[k]], p_symbols[accepted[k]],
+           p_conditions[accepted[k]], p_targets[accepted[k]], p_emails[accepted[k]]
+    FROM generate_subscripts(accepted, 1) AS k;
+END $$;
+
 -- Opaque refresh tokens, stored as SHA-256 only. Each is single-use: using it sets consumed_at
 -- and issues the next one in the same family; reusing a consumed one revokes the whole family.
 CREATE TABLE refresh_tokens (

@@ -133,6 +133,47 @@ async def test_concurrent_creates_cannot_pass_the_cap(
     assert sorted(r.status_code for r in responses) == [201] * 3 + [400] * 9
 
 
+async def test_concurrent_creates_each_get_their_own_answer(
+    settings: Settings, pool: AsyncConnectionPool, make_user: MakeUser
+) -> None:
+    """Creates that arrive together share one database statement; each still gets its own
+    answer, errors included."""
+    app = create_app(with_cap(settings, 2), pool=pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        carol = await _sign_up_on(client, "carol")
+        dave = await _sign_up_on(client, "dave")
+        requests = [
+            (carol, ALERT | {"symbol": "ETHUSDT", "target_price": "3000.5"}),
+            (dave, ALERT | {"symbol": "NOSUCHCOIN"}),
+            (carol, ALERT | {"symbol": "SOLUSDT"}),
+            (dave, ALERT | {"target_price": "0.1"}),
+            (carol, ALERT),  # carol's third: over her cap of 2
+        ]
+        responses = await asyncio.gather(
+            *(client.post("/create_alert/", headers=u.headers, json=body) for u, body in requests)
+        )
+    codes = [r.status_code for r in responses]
+    assert codes == [201, 400, 201, 201, 400]
+    assert responses[0].json()["symbol"] == "ETHUSDT"
+    assert responses[0].json()["target_price"] == "3000.5"
+    assert responses[1].json()["error"].startswith("unknown symbol 'NOSUCHCOIN'")
+    assert responses[3].json()["target_price"] == "0.1"
+    assert responses[4].json()["error"].startswith("you already have 2 live alerts")
+    ids = [responses[i].json()["id"] for i in (0, 2, 3)]
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT id, user_id, symbol, target_price::text FROM alerts ORDER BY id"
+        )
+        stored = await cursor.fetchall()
+    assert sorted(ids) == [row[0] for row in stored]
+    assert {(row[1], row[2], row[3]) for row in stored} == {
+        (carol.id, "ETHUSDT", "3000.5"),
+        (carol.id, "SOLUSDT", "50000"),
+        (dave.id, "BTCUSDT", "0.1"),
+    }
+
+
 @pytest.mark.parametrize("path", DELETE_PATHS)
 async def test_delete_marks_the_alert_deleted(
     client: httpx.AsyncClient, alice: User, path: str
