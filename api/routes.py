@@ -61,21 +61,20 @@ async def log_in(request: Request) -> Response:
     return JSONResponse({"access": tokens.access, "refresh": tokens.refresh})
 
 
-async def refresh(request: Request) -> Response:
-    body = await read_json_object(request)
-    token = body.get("refresh")
+async def _refresh_token(request: Request) -> str:
+    token = (await read_json_object(request)).get("refresh")
     if not isinstance(token, str) or not token:
         raise Unauthorized("refresh is required: send the refresh token from login")
-    tokens = await _accounts(request).refresh(token)
+    return token
+
+
+async def refresh(request: Request) -> Response:
+    tokens = await _accounts(request).refresh(await _refresh_token(request))
     return JSONResponse({"access": tokens.access, "refresh": tokens.refresh})
 
 
 async def log_out(request: Request) -> Response:
-    body = await read_json_object(request)
-    token = body.get("refresh")
-    if not isinstance(token, str) or not token:
-        raise Unauthorized("refresh is required: send the refresh token to revoke")
-    await _accounts(request).log_out(token)
+    await _accounts(request).log_out(await _refresh_token(request))
     return Response(status_code=204)
 
 

@@ -2,8 +2,9 @@
 
 The layout of sortedcontainers' SortedList (a list of sorted blocks, bisected by their first
 keys), without its positional index. The matcher removes the crossed run from the low end on
-every crossing, and SortedList's slice deletion rebuilds that index and deletes item by item:
-41 us for one item and 13 ms for 10,000 at n = 10^6 (benchmarks/book.py measures it). Here
+every crossing, and SortedList's slice deletion deletes item by item and invalidates that index:
+at n = 10^6, removing the 100 smallest keys takes 44.5 us there and 4.7 us here, the 10,000
+smallest 13.8 ms there and 0.32 ms here (``python -m benchmarks.sorted_keys``). Here
 ``pop_upto`` cuts whole blocks off the front with one list deletion and slices one block.
 """
 

@@ -47,19 +47,21 @@ class User:
 MakeUser = Callable[[str], Awaitable[User]]
 
 
+async def sign_up(client: httpx.AsyncClient, username: str) -> User:
+    """Signs a user up and logs them in through ``client``."""
+    credentials = {"username": username, "password": PASSWORD}
+    signup = await client.post("/api/signup/", json=credentials)
+    assert signup.status_code == 201, signup.text
+    login = await client.post("/api/login/", json=credentials)
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    return User(signup.json()["id"], username, tokens["access"], tokens["refresh"])
+
+
 @pytest.fixture
 def make_user(client: httpx.AsyncClient) -> MakeUser:
-    """Signs a user up and logs them in."""
-
     async def make(username: str) -> User:
-        signup = await client.post(
-            "/api/signup/", json={"username": username, "password": PASSWORD}
-        )
-        assert signup.status_code == 201, signup.text
-        login = await client.post("/api/login/", json={"username": username, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        tokens = login.json()
-        return User(signup.json()["id"], username, tokens["access"], tokens["refresh"])
+        return await sign_up(client, username)
 
     return make
 

@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
 from shared.settings import Settings
-from tests.api.conftest import MakeUser, User, with_cap
+from tests.api.conftest import User, sign_up, with_cap
 
 CREATE_PATHS = ["/api/alerts/create/", "/create_alert/"]
 DELETE_PATHS = ["/api/alerts/delete/", "/delete_alert/"]
@@ -134,15 +134,15 @@ async def test_concurrent_creates_cannot_pass_the_cap(
 
 
 async def test_concurrent_creates_each_get_their_own_answer(
-    settings: Settings, pool: AsyncConnectionPool, make_user: MakeUser
+    settings: Settings, pool: AsyncConnectionPool, clean_tables: None
 ) -> None:
     """Creates that arrive together share one database statement; each still gets its own
     answer, errors included."""
     app = create_app(with_cap(settings, 2), pool=pool)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        carol = await _sign_up_on(client, "carol")
-        dave = await _sign_up_on(client, "dave")
+        carol = await sign_up(client, "carol")
+        dave = await sign_up(client, "dave")
         requests = [
             (carol, ALERT | {"symbol": "ETHUSDT", "target_price": "3000.5"}),
             (dave, ALERT | {"symbol": "NOSUCHCOIN"}),
@@ -278,12 +278,12 @@ async def test_fetch_lists_newest_first_and_filters_by_state(
 
 
 async def test_fetch_pages_follow_the_link_header(
-    settings: Settings, pool: AsyncConnectionPool, make_user: MakeUser
+    settings: Settings, pool: AsyncConnectionPool, clean_tables: None
 ) -> None:
     app = create_app(with_cap(settings, 100), pool=pool)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        carol = await _sign_up_on(client, "carol")
+        carol = await sign_up(client, "carol")
         ids = [(await create(client, carol, target_price=str(i)))["id"] for i in range(1, 8)]
         seen: list[int] = []
         url: str | None = "/api/alerts/?limit=3"
@@ -297,15 +297,6 @@ async def test_fetch_pages_follow_the_link_header(
             url = link[1 : link.index(">")] if link else None
         assert seen == sorted(ids, reverse=True)
         assert pages == 3  # 3 + 3 + 1, and no empty fourth page
-
-
-async def _sign_up_on(client: httpx.AsyncClient, username: str) -> User:
-    password = "correct horse battery"
-    signup = await client.post("/signup/", json={"username": username, "password": password})
-    tokens = (
-        await client.post("/login/", json={"username": username, "password": password})
-    ).json()
-    return User(signup.json()["id"], username, tokens["access"], tokens["refresh"])
 
 
 @pytest.mark.parametrize(
