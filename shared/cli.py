@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     matcher = commands.add_parser("matcher", help="run one matcher replica")
     matcher.add_argument("--shard", help="I/N: this replica's shard (default MATCHER_SHARD or 0/1)")
+    matcher.add_argument(
+        "--replay", metavar="FILE", help="match the trades in FILE (one JSON a line; - for stdin)"
+    )
     commands.add_parser("notifier", help="run the email consumer")
     commands.add_parser("up", help="everything in one process, on embedded defaults")
     return parser
@@ -58,8 +61,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "api":
         return _serve_api(args, settings)
-    if args.command == "matcher" and args.shard:
-        parse_shard(args.shard, "--shard")
+    if args.command == "matcher":
+        from matcher.main import run_matcher
+
+        shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
+        return asyncio.run(run_matcher(settings, shard, args.replay))
     print(f"pricealert: '{args.command}' is not built yet (see the open issues)", file=sys.stderr)
     return 2
 

@@ -84,3 +84,34 @@ async def clean_tables(pool: AsyncConnectionPool) -> None:
     """Every test that writes starts from empty users, alerts and tokens (symbols stay)."""
     async with pool.connection() as conn:
         await conn.execute("TRUNCATE users, alerts, refresh_tokens RESTART IDENTITY CASCADE")
+
+
+RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
+
+
+@pytest.fixture
+async def rabbitmq_url() -> str:
+    import aio_pika
+
+    try:
+        connection = await aio_pika.connect(RABBITMQ_URL, timeout=5)
+    except Exception as exc:
+        message = f"RabbitMQ is not reachable at {RABBITMQ_URL}: {exc!r}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(f"!!! SKIPPED: {message}")
+    await connection.close()
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+async def queue_name(rabbitmq_url: str) -> AsyncIterator[str]:
+    """A queue of this test's own, deleted afterwards."""
+    import aio_pika
+
+    name = f"pricealert_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name)

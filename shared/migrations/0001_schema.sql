@@ -35,8 +35,9 @@ CREATE TABLE alerts (
     triggered_at      timestamptz,
     triggered_price   numeric     CHECK (triggered_price > 0),
     deleted_at        timestamptz,
-    -- Publish bookkeeping: set when RabbitMQ confirmed the alert's message. A triggered alert with
-    -- no published_at is republished by the matcher at start-up and periodically.
+    -- Publish bookkeeping: set when RabbitMQ confirmed the alert's message. A claimed alert
+    -- (triggered_at set, even if deleted since) with no published_at is republished by the
+    -- matcher at start-up and periodically: nothing claimed is lost.
     published_at      timestamptz,
     CHECK ((triggered_at IS NULL) = (triggered_price IS NULL)),
     CHECK (state <> 'triggered' OR triggered_at IS NOT NULL),
@@ -50,7 +51,8 @@ CREATE INDEX alerts_live_by_bucket ON alerts (shard_bucket, id) WHERE state = 'c
 CREATE INDEX alerts_by_user_state ON alerts (user_id, state, id DESC);
 CREATE INDEX alerts_by_user ON alerts (user_id, id DESC);
 -- The matcher's republish of claimed-but-unconfirmed alerts.
-CREATE INDEX alerts_unpublished ON alerts (id) WHERE state = 'triggered' AND published_at IS NULL;
+CREATE INDEX alerts_unpublished ON alerts (shard_bucket, id)
+    WHERE triggered_at IS NOT NULL AND published_at IS NULL;
 
 -- Creating alerts in batches: the API gathers the creates that arrive while its previous batch
 -- is in flight and sends them as one call, so a thousand creates a second are a few hundred

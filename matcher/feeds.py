@@ -1,0 +1,117 @@
+"""Price feeds: async iterators of ``(symbol, price)`` trades.
+
+The Binance client is one; ``QueueFeed`` is the in-process one, for wiring a matcher to
+anything that produces trades (and for tests, which push trades and await their processing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+
+import orjson
+
+_END = ("", 0.0)
+
+
+class QueueFeed:
+    """Trades pushed by the caller, delivered in order."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+        self._delivered = False
+
+    def push(self, symbol: str, price: float) -> None:
+        self._queue.put_nowait((symbol, price))
+
+    def close(self) -> None:
+        """End the feed once the trades pushed so far are delivered."""
+        self._queue.put_nowait(_END)
+
+    async def processed(self) -> None:
+        """Returns once every trade pushed so far has been handled by the consumer (it has
+        asked for the next one)."""
+        await self._queue.join()
+
+    def __aiter__(self) -> QueueFeed:
+        return self
+
+    async def __anext__(self) -> tuple[str, float]:
+        if self._delivered:
+            self._queue.task_done()  # the consumer is back for more: the last one is done
+            self._delivered = False
+        trade = await self._queue.get()
+        self._delivered = True
+        if trade is _END:
+            self._queue.task_done()
+            self._delivered = False
+            raise StopAsyncIteration
+        return trade
+
+
+class ReplayFeed:
+    """Trades from a file of Binance trade payloads, one JSON object a line: a raw
+    ``trade``/``aggTrade`` event (``{"s": "BTCUSDT", "p": "50000.1", ...}``) or a combined-stream
+    wrapper (``{"stream": ..., "data": {...}}``). Lines that are not trades are counted in
+    ``skipped`` and passed over. ``path`` "-" reads standard input."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self.replayed = 0
+        self.skipped = 0
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, float]]:
+        chunks = _stdin_chunks() if self._path == "-" else _file_chunks(self._path)
+        async for chunk in chunks:
+            for line in chunk:
+                trade = _trade(line)
+                if trade is None:
+                    self.skipped += 1
+                    continue
+                self.replayed += 1
+                yield trade
+
+
+async def _file_chunks(path: str) -> AsyncIterator[list[bytes]]:
+    """About a megabyte of lines at a time, read on a thread: the loop never waits on disk."""
+    source = await asyncio.to_thread(_open, path)
+    try:
+        while chunk := await asyncio.to_thread(source.readlines, 1 << 20):
+            yield chunk
+    finally:
+        source.close()
+
+
+async def _stdin_chunks() -> AsyncIterator[list[bytes]]:
+    """Lines from standard input through a non-blocking pipe reader: a thread blocked reading a
+    pipe that stays open would keep the process from ever exiting on SIGTERM."""
+    reader = asyncio.StreamReader(limit=1 << 20)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
+    )
+    try:
+        while line := await reader.readline():
+            yield [line]
+    finally:
+        transport.close()
+
+
+def _open(path: str) -> BinaryIO:
+    return open(path, "rb")
+
+
+def _trade(line: bytes) -> tuple[str, float] | None:
+    try:
+        event = orjson.loads(line)
+        if "data" in event:
+            event = event["data"]
+        price = float(event["p"])
+        symbol = event["s"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(symbol, str) or not price > 0:
+        return None
+    return symbol, price

@@ -1,0 +1,212 @@
+"""From crossed alerts to confirmed messages, beside the tick loop.
+
+The tick loop calls ``offer`` (no I/O, no waiting). Two workers run beside it:
+
+- claim: everything offered since the last claim goes to PostgreSQL in one UPDATE (a burst of
+  ticks becomes one statement; an idle system claims a lone crossing at once);
+- publish: the claimed alerts go to the publisher in batches, and the confirmed ones are marked
+  published. What the publisher could not confirm is retried with growing delays; what is
+  claimed but never marked (a crash, a lost connection) is republished from the database by
+  ``Matcher`` at start-up and periodically. Nothing claimed is lost.
+
+``offer`` is bounded: past ``max_pending`` unclaimed crossings the tick loop should await
+``room()``, and that back-pressure is logged, never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from psycopg_pool import AsyncConnectionPool
+
+from matcher import store
+from matcher.publisher import Publisher
+from shared.messages import AlertMessage
+
+log = logging.getLogger(__name__)
+
+MAX_CLAIM = 50_000
+MAX_PUBLISH = 10_000
+
+
+@dataclass
+class Counters:
+    crossed: int = 0
+    claimed: int = 0
+    published: int = 0
+    publish_failures: int = 0
+    claim_failures: int = 0
+
+
+class ClaimPipeline:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        publisher: Publisher,
+        *,
+        max_pending: int = 500_000,
+        retry_cap_seconds: float = 10.0,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._max_pending = max_pending
+        self._retry_cap = retry_cap_seconds
+        self._ids: list[int] = []
+        self._prices: list[float] = []
+        self._times: list[datetime] = []
+        self._to_publish: deque[AlertMessage] = deque()
+        self._in_flight: set[int] = set()  # claimed, not yet confirmed and marked
+        self._claim_wake = asyncio.Event()
+        self._publish_wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._claiming = self._publishing = False  # a worker is in the middle of a batch
+        self._tasks: list[asyncio.Task[None]] = []
+        self.counters = Counters()
+
+    @property
+    def in_flight(self) -> set[int]:
+        """Alert ids claimed by this process and not yet marked published."""
+        return self._in_flight
+
+    def offer(self, alert_ids: list[int], price: float, at: datetime) -> None:
+        """Queue crossed alerts for claiming. O(k); never waits."""
+        self._ids += alert_ids
+        self._prices += [price] * len(alert_ids)
+        self._times += [at] * len(alert_ids)
+        self.counters.crossed += len(alert_ids)
+        self._idle.clear()
+        self._claim_wake.set()
+        if len(self._ids) >= self._max_pending and self._room.is_set():
+            self._room.clear()
+            log.warning(
+                "claim back-pressure: the tick loop waits for the database",
+                extra={"pending": len(self._ids)},
+            )
+
+    async def room(self) -> None:
+        """Returns when fewer than ``max_pending`` crossings wait to be claimed."""
+        await self._room.wait()
+
+    def republish(self, messages: Sequence[AlertMessage]) -> None:
+        """Queue already-claimed alerts (found unpublished in the database) for publishing."""
+        fresh = [m for m in messages if m.alert_id not in self._in_flight]
+        self._in_flight.update(m.alert_id for m in fresh)
+        self._to_publish.extend(fresh)
+        if fresh:
+            self._idle.clear()
+            self._publish_wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="claims"),
+            asyncio.create_task(self._publish_loop(), name="publishes"),
+        ]
+
+    async def drain(self) -> None:
+        """Returns once everything offered so far is claimed, and published or given up on
+        for now (left in the database for the next republish)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _check_idle(self) -> None:
+        busy = self._claiming or self._publishing
+        if not busy and not self._ids and not self._to_publish:
+            self._idle.set()
+
+    async def _claim_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._claim_wake.wait()
+            self._claim_wake.clear()
+            self._claiming = True
+            while self._ids:
+                ids = self._ids[:MAX_CLAIM]
+                prices = [Decimal(repr(p)) for p in self._prices[:MAX_CLAIM]]
+                times = self._times[:MAX_CLAIM]
+                try:
+                    async with self._pool.connection() as conn:
+                        claimed = await store.claim(conn, ids, prices, times)
+                except Exception as exc:
+                    failures += 1
+                    self.counters.claim_failures += 1
+                    delay = _backoff(failures, self._retry_cap)
+                    log.warning(
+                        "claim failed: retrying",
+                        extra={"alerts": len(ids), "error": repr(exc), "retry_in_s": delay},
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                del self._ids[: len(ids)]
+                del self._prices[: len(ids)]
+                del self._times[: len(ids)]
+                if not self._room.is_set() and len(self._ids) < self._max_pending // 2:
+                    self._room.set()
+                    log.info("claim back-pressure released", extra={"pending": len(self._ids)})
+                self.counters.claimed += len(claimed)
+                self._in_flight.update(m.alert_id for m in claimed)
+                self._to_publish.extend(claimed)
+                self._publish_wake.set()
+            self._claiming = False
+            self._check_idle()
+
+    async def _publish_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._publish_wake.wait()
+            self._publish_wake.clear()
+            self._publishing = True
+            while self._to_publish:
+                count = min(len(self._to_publish), MAX_PUBLISH)
+                batch = [self._to_publish.popleft() for _ in range(count)]
+                try:
+                    confirmed = await self._publisher.publish(batch)
+                except Exception as exc:
+                    log.warning("publish failed", extra={"alerts": count, "error": repr(exc)})
+                    confirmed = []
+                if confirmed:
+                    await self._mark_published(confirmed)
+                if len(confirmed) < count:
+                    done = set(confirmed)
+                    retry = [m for m in batch if m.alert_id not in done]
+                    self._to_publish.extendleft(reversed(retry))
+                    failures += 1
+                    self.counters.publish_failures += len(retry)
+                    await asyncio.sleep(_backoff(failures, self._retry_cap))
+                else:
+                    failures = 0
+            self._publishing = False
+            self._check_idle()
+
+    async def _mark_published(self, alert_ids: list[int]) -> None:
+        self.counters.published += len(alert_ids)
+        try:
+            async with self._pool.connection() as conn:
+                await store.mark_published(conn, alert_ids)
+        except Exception as exc:
+            # Published but not marked: the periodic republish will send them again, which the
+            # notifier's duplicate check absorbs. Rare, and never a lost alert.
+            log.warning(
+                "could not mark alerts published",
+                extra={"alerts": len(alert_ids), "error": repr(exc)},
+            )
+        self._in_flight.difference_update(alert_ids)
+
+
+def _backoff(failures: int, cap: float) -> float:
+    """Full-jitter exponential backoff: random(0, min(cap, 0.1 * 2**failures))."""
+    return random.uniform(0, min(cap, 0.1 * 2 ** min(failures, 16)))

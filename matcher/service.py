@@ -1,0 +1,210 @@
+"""One matcher replica: the book, kept in sync with PostgreSQL, matched against a price feed.
+
+Start-up: LISTEN first, then load the shard's live alerts through a server-side cursor into a
+new book, then apply the notifications that arrived meanwhile (idempotently), so no change is
+missed. After a lost connection the whole shard is loaded again into a fresh book that replaces
+the old one: the matcher never trusts that it saw every notification.
+
+The tick loop does nothing but ``book.match`` and hands crossings to the claim pipeline; claims,
+publishes and republishes of claimed-but-unconfirmed alerts run beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from matcher import store
+from matcher.book import AlertBook
+from matcher.changes import Added, changes
+from matcher.pipeline import ClaimPipeline
+from matcher.publisher import Publisher
+from shared.db import create_pool
+from shared.settings import Shard
+
+log = logging.getLogger(__name__)
+
+Feed = AsyncIterable[tuple[str, float]]
+
+
+class Matcher:
+    def __init__(
+        self,
+        database_url: str,
+        shard: Shard,
+        publisher: Publisher,
+        *,
+        republish_every_seconds: float = 30.0,
+        summary_every_seconds: float = 60.0,
+    ) -> None:
+        self._url = database_url
+        self._shard = shard
+        self._publisher = publisher
+        self._republish_every = republish_every_seconds
+        self._summary_every = summary_every_seconds
+        self._book = AlertBook()
+        self._pool = create_pool(database_url, size=3, name=f"matcher-{shard.index}")
+        self.pipeline = ClaimPipeline(self._pool, publisher)
+        self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
+        self.book_changed = asyncio.Event()  # set whenever a reload or notification applied
+        self.republish_checked = asyncio.Event()  # set after each look for unconfirmed alerts
+        self._synced = asyncio.Event()
+        self._tick_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.ticks = 0
+        self.resyncs = 0
+
+    @property
+    def book(self) -> AlertBook:
+        return self._book
+
+    async def run(self, feed: Feed) -> None:
+        """Match ``feed`` until it ends or ``stop()`` is called; then finish the claims and
+        publishes in flight and return."""
+        await self._pool.open(wait=True)
+        self.pipeline.start()
+        helpers = [asyncio.create_task(self._follow_changes(), name="follow-changes")]
+        try:
+            await self._synced.wait()
+            helpers += [
+                asyncio.create_task(self._republish_loop(), name="republish"),
+                asyncio.create_task(self._summary_loop(), name="summary"),
+            ]
+            self.ready.set()
+            self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
+            try:
+                await self._tick_task
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+            log.info("matcher stopping: finishing claims and publishes in flight")
+            await self.pipeline.drain()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.pipeline.stop()
+            await self._pool.close()
+            self._log_summary("matcher stopped")
+
+    def stop(self) -> None:
+        """Stop taking ticks; ``run`` then drains and returns."""
+        self._stopping = True
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+
+    async def _tick_loop(self, feed: Feed) -> None:
+        pipeline = self.pipeline
+        async for symbol, price in feed:
+            self.ticks += 1
+            crossed = self._book.match(symbol, price)
+            if crossed:
+                pipeline.offer(crossed, price, datetime.now(UTC))
+                await pipeline.room()
+
+    async def _follow_changes(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True
+                ) as listener:
+                    await listener.execute(f"LISTEN {store.CHANNEL}")
+                    await self._reload()
+                    failures = 0
+                    async for notification in listener.notifies():
+                        self._apply(notification.payload)
+            except psycopg.OperationalError as exc:
+                failures += 1
+                self.resyncs += 1
+                delay = random.uniform(0, min(30.0, 0.2 * 2 ** min(failures, 10)))
+                log.warning(
+                    "lost the database connection: will reload the shard",
+                    extra={"error": str(exc).strip(), "retry_in_s": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)
+
+    async def _reload(self) -> None:
+        book = AlertBook()
+        async with await psycopg.AsyncConnection.connect(self._url) as conn:
+            count, seconds = await store.load_shard(conn, book, self._shard)
+        self._book = book
+        self._synced.set()
+        self.book_changed.set()
+        log.info(
+            "shard loaded",
+            extra={
+                "shard": str(self._shard),
+                "alerts": count,
+                "symbols": len(book.symbols),
+                "seconds": round(seconds, 3),
+                "alerts_per_s": round(count / seconds) if seconds else None,
+            },
+        )
+
+    def _apply(self, payload: str) -> None:
+        book = self._book
+        try:
+            for change in changes(payload, self._shard):
+                if isinstance(change, Added):
+                    book.add(change.alert_id, change.symbol, change.condition, change.target)
+                else:
+                    book.remove(change.alert_id)
+            self.book_changed.set()
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("unreadable alerts notification skipped", extra={"error": repr(exc)})
+
+    async def _republish_loop(self) -> None:
+        # At start-up everything claimed before now and never confirmed (a crash between claim
+        # and confirm); afterwards, only what has waited a full period, so a publish that is
+        # merely in progress elsewhere is not doubled.
+        cutoff = datetime.now(UTC)
+        while True:
+            try:
+                found = await self._republish(cutoff)
+                if found:
+                    log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
+                self.republish_checked.set()
+            except psycopg.OperationalError as exc:
+                log.warning("republish check failed", extra={"error": str(exc).strip()})
+            await asyncio.sleep(self._republish_every)
+            cutoff = datetime.now(UTC) - timedelta(seconds=self._republish_every)
+
+    async def _republish(self, cutoff: datetime) -> int:
+        found = 0
+        after = 0
+        async with self._pool.connection() as conn:
+            while batch := await store.unpublished(
+                conn, self._shard, triggered_before=cutoff, after_id=after
+            ):
+                self.pipeline.republish(batch)
+                found += len(batch)
+                after = batch[-1].alert_id
+        return found
+
+    async def _summary_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._summary_every)
+            self._log_summary("matcher summary")
+
+    def _log_summary(self, message: str) -> None:
+        counters = self.pipeline.counters
+        log.info(
+            message,
+            extra={
+                "shard": str(self._shard),
+                "ticks": self.ticks,
+                "alerts_in_book": len(self._book),
+                "crossed": counters.crossed,
+                "claimed": counters.claimed,
+                "published": counters.published,
+                "publish_retries": counters.publish_failures,
+                "claim_retries": counters.claim_failures,
+                "resyncs": self.resyncs,
+            },
+        )
