@@ -69,12 +69,15 @@ class RabbitPublisher:
             return_exceptions=True,
         )
         confirmed = []
+        errors = []
         for message, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning(
-                    "publish failed: will retry",
-                    extra={"alert_id": message.alert_id, "error": repr(outcome)},
-                )
+                errors.append(outcome)
             else:
                 confirmed.append(message.alert_id)
+        if errors:
+            log.warning(
+                "publish not confirmed: will retry",
+                extra={"failed": len(errors), "of": len(messages), "error": repr(errors[0])},
+            )
         return confirmed

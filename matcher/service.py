@@ -41,6 +41,7 @@ class Matcher:
         *,
         republish_every_seconds: float = 30.0,
         summary_every_seconds: float = 60.0,
+        retry_cap_seconds: float = 10.0,
     ) -> None:
         self._url = database_url
         self._shard = shard
@@ -49,7 +50,7 @@ class Matcher:
         self._summary_every = summary_every_seconds
         self._book = AlertBook()
         self._pool = create_pool(database_url, size=3, name=f"matcher-{shard.index}")
-        self.pipeline = ClaimPipeline(self._pool, publisher)
+        self.pipeline = ClaimPipeline(self._pool, publisher, retry_cap_seconds=retry_cap_seconds)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
         self.book_changed = asyncio.Event()  # set whenever a reload or notification applied
         self.republish_checked = asyncio.Event()  # set after each look for unconfirmed alerts
@@ -71,12 +72,17 @@ class Matcher:
         helpers = [asyncio.create_task(self._follow_changes(), name="follow-changes")]
         try:
             await self._synced.wait()
+            # Everything claimed before this start and never confirmed (a crash between claim
+            # and confirm) is queued for publishing before the first tick.
+            await self._republish_pass(datetime.now(UTC))
             helpers += [
                 asyncio.create_task(self._republish_loop(), name="republish"),
                 asyncio.create_task(self._summary_loop(), name="summary"),
             ]
             self.ready.set()
             self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
+            if self._stopping:  # stop() came while loading: no tick task to cancel then
+                self._tick_task.cancel()
             try:
                 await self._tick_task
             except asyncio.CancelledError:
@@ -160,20 +166,19 @@ class Matcher:
             log.error("unreadable alerts notification skipped", extra={"error": repr(exc)})
 
     async def _republish_loop(self) -> None:
-        # At start-up everything claimed before now and never confirmed (a crash between claim
-        # and confirm); afterwards, only what has waited a full period, so a publish that is
-        # merely in progress elsewhere is not doubled.
-        cutoff = datetime.now(UTC)
+        # Only what has waited a full period: a publish merely in progress is not doubled.
         while True:
-            try:
-                found = await self._republish(cutoff)
-                if found:
-                    log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
-                self.republish_checked.set()
-            except psycopg.OperationalError as exc:
-                log.warning("republish check failed", extra={"error": str(exc).strip()})
             await asyncio.sleep(self._republish_every)
-            cutoff = datetime.now(UTC) - timedelta(seconds=self._republish_every)
+            await self._republish_pass(datetime.now(UTC) - timedelta(seconds=self._republish_every))
+
+    async def _republish_pass(self, cutoff: datetime) -> None:
+        try:
+            found = await self._republish(cutoff)
+            if found:
+                log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
+        except psycopg.OperationalError as exc:
+            log.warning("republish check failed", extra={"error": str(exc).strip()})
+        self.republish_checked.set()
 
     async def _republish(self, cutoff: datetime) -> int:
         found = 0

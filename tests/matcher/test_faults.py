@@ -1,0 +1,157 @@
+"""Faults between the matcher and RabbitMQ: a cut connection, and a kill between claim and
+confirm. Nothing claimed may be lost, and nothing is sent twice where it can be avoided."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from matcher.feeds import QueueFeed
+from matcher.publisher import RabbitPublisher
+from matcher.service import Matcher
+from shared.settings import Shard
+from tests.matcher.test_service import alert_row, insert_alert, received
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 30.0
+
+
+@pytest.fixture
+async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A proxy in front of RabbitMQ, and the URL that goes through it."""
+    parts = urlsplit(rabbitmq_url)
+    tcp_proxy = TcpProxy(parts.hostname or "localhost", parts.port or 5672)
+    port = await tcp_proxy.start()
+    credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
+    yield tcp_proxy, f"amqp://{credentials}127.0.0.1:{port}/?reconnect_interval=0.2"
+    await tcp_proxy.close()
+
+
+async def wait_until_triggered(listener: psycopg.AsyncConnection[Any], ids: set[int]) -> None:
+    """Until the database announced every one of ``ids`` as triggered (the claim committed)."""
+    waiting = set(ids)
+    async for notification in listener.notifies(timeout=WAIT):
+        for entry in orjson.loads(notification.payload)["alerts"]:
+            if entry["state"] == "triggered":
+                waiting.discard(entry["id"])
+        if not waiting:
+            return
+    pytest.fail(f"not claimed within {WAIT} s: {sorted(waiting)}")
+
+
+async def test_publishing_catches_up_after_the_connection_is_cut(
+    proxy: tuple[TcpProxy, str],
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    tcp_proxy, proxied_url = proxy
+    alerts = [await insert_alert(pool, "BTCUSDT", "above", str(100 + i)) for i in range(100)]
+    publisher = RabbitPublisher(proxied_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher, retry_cap_seconds=0.5)
+    feed = QueueFeed()
+    task = asyncio.create_task(matcher.run(feed))
+    listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        await listener.execute("LISTEN alerts")
+        await asyncio.wait_for(matcher.ready.wait(), WAIT)
+        tcp_proxy.refusing = True
+        tcp_proxy.cut()
+        feed.push("BTCUSDT", 1000.0)
+        await wait_until_triggered(listener, set(alerts))  # claims go on without RabbitMQ
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NULL")
+            assert await cursor.fetchone() == (100,)
+
+        tcp_proxy.refusing = False
+        await asyncio.wait_for(matcher.pipeline.drain(), WAIT)
+    finally:
+        await listener.close()
+        matcher.stop()
+        await asyncio.wait_for(task, WAIT)
+        await publisher.close()
+    messages = await received(rabbitmq_url, queue_name)
+    assert sorted(m["alert_id"] for m in messages) == alerts  # every one, exactly once
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NOT NULL")
+        assert await cursor.fetchone() == (100,)
+    assert tcp_proxy.connections >= 2  # it really reconnected
+
+
+async def test_a_matcher_killed_between_claim_and_confirm_republishes_on_restart(
+    proxy: tuple[TcpProxy, str],
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> None:
+    tcp_proxy, proxied_url = proxy
+    alert = await insert_alert(pool, "ETHUSDT", "below", "2500")
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "RABBITMQ_QUEUE": queue_name,
+        "LOG_FORMAT": "text",
+    }
+    command = [sys.executable, "-m", "shared.cli", "matcher", "--replay"]
+    listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    await listener.execute("LISTEN alerts")
+    first = await asyncio.create_subprocess_exec(
+        *command,
+        "-",
+        env=env | {"RABBITMQ_URL": proxied_url},
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert first.stdin is not None
+        assert first.stderr is not None
+        while b"shard loaded" not in (
+            line := await asyncio.wait_for(first.stderr.readline(), WAIT)
+        ):
+            assert line, "the matcher exited before loading its shard"
+        tcp_proxy.refusing = True
+        tcp_proxy.cut()
+        first.stdin.write(orjson.dumps({"e": "trade", "s": "ETHUSDT", "p": "2400.5"}) + b"\n")
+        await first.stdin.drain()
+        # Claimed, and RabbitMQ is unreachable: it cannot be confirmed.
+        await wait_until_triggered(listener, {alert})
+        first.kill()
+        await first.wait()
+    finally:
+        await listener.close()
+    assert await alert_row(pool, alert) == ("triggered", "2400.5", False)
+    assert await received(rabbitmq_url, queue_name) == []
+
+    nothing = tmp_path / "no-trades.jsonl"
+    nothing.write_bytes(b"")
+    second = await asyncio.create_subprocess_exec(
+        *command,
+        str(nothing),
+        env=env | {"RABBITMQ_URL": rabbitmq_url},
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, log = await asyncio.wait_for(second.communicate(), WAIT)
+    assert second.returncode == 0, log.decode()
+    assert b"republishing claimed but unconfirmed alerts" in log
+    messages = await received(rabbitmq_url, queue_name)
+    assert [(m["alert_id"], m["triggered_price"]) for m in messages] == [(alert, "2400.5")]
+    assert await alert_row(pool, alert) == ("triggered", "2400.5", True)
+    assert first.returncode == -signal.SIGKILL
