@@ -14,7 +14,9 @@ from shared.settings import Settings, Shard
 log = logging.getLogger("pricealert.matcher")
 
 
-async def run_matcher(settings: Settings, shard: Shard, replay: str | None) -> int:
+async def run_matcher(
+    settings: Settings, shard: Shard, replay: str | None, metrics_port: int | None
+) -> int:
     if replay is None:
         log.error(
             "the live Binance feed is not built yet: give --replay FILE (one trade JSON a line)"
@@ -23,6 +25,9 @@ async def run_matcher(settings: Settings, shard: Shard, replay: str | None) -> i
     publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
     await publisher.open()
     matcher = Matcher(settings.require_database_url(), shard, publisher)
+    if metrics_port is not None:
+        matcher.metrics.serve(metrics_port)
+        log.info("metrics served", extra={"url": f"http://127.0.0.1:{metrics_port}/metrics"})
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, matcher.stop)

@@ -21,12 +21,13 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from psycopg_pool import AsyncConnectionPool
 
 from matcher import store
+from matcher.metrics import MatcherMetrics
 from matcher.publisher import Publisher
 from shared.messages import AlertMessage
 
@@ -51,10 +52,12 @@ class ClaimPipeline:
         pool: AsyncConnectionPool,
         publisher: Publisher,
         *,
+        metrics: MatcherMetrics,
         max_pending: int = 500_000,
         retry_cap_seconds: float = 10.0,
     ) -> None:
         self._pool = pool
+        self._metrics = metrics
         self._publisher = publisher
         self._max_pending = max_pending
         self._retry_cap = retry_cap_seconds
@@ -72,6 +75,11 @@ class ClaimPipeline:
         self._claiming = self._publishing = False  # a worker is in the middle of a batch
         self._tasks: list[asyncio.Task[None]] = []
         self.counters = Counters()
+
+    @property
+    def pending(self) -> int:
+        """Crossed alerts waiting for the claim statement."""
+        return len(self._ids)
 
     @property
     def in_flight(self) -> set[int]:
@@ -138,8 +146,9 @@ class ClaimPipeline:
                 prices = [Decimal(repr(p)) for p in self._prices[:MAX_CLAIM]]
                 times = self._times[:MAX_CLAIM]
                 try:
-                    async with self._pool.connection() as conn:
-                        claimed = await store.claim(conn, ids, prices, times)
+                    with self._metrics.claim_seconds.time():
+                        async with self._pool.connection() as conn:
+                            claimed = await store.claim(conn, ids, prices, times)
                 except Exception as exc:
                     failures += 1
                     self.counters.claim_failures += 1
@@ -174,7 +183,9 @@ class ClaimPipeline:
                 count = min(len(self._to_publish), MAX_PUBLISH)
                 batch = [self._to_publish.popleft() for _ in range(count)]
                 try:
-                    confirmed = await self._publisher.publish(batch)
+                    with self._metrics.publish_seconds.time():
+                        confirmed = await self._publisher.publish(batch)
+                    self._observe_tick_to_confirm(batch, confirmed)
                 except Exception as exc:
                     log.warning("publish failed", extra={"alerts": count, "error": repr(exc)})
                     confirmed = []
@@ -191,6 +202,15 @@ class ClaimPipeline:
                     failures = 0
             self._publishing = False
             self._check_idle()
+
+    def _observe_tick_to_confirm(self, batch: list[AlertMessage], confirmed: list[int]) -> None:
+        now = datetime.now(UTC)
+        done = set(confirmed)
+        histogram = self._metrics.tick_to_confirm_seconds
+        for message in batch:
+            if message.alert_id in done:
+                crossed_at = datetime.fromisoformat(message.triggered_at)
+                histogram.observe((now - crossed_at).total_seconds())
 
     async def _mark_published(self, alert_ids: list[int]) -> None:
         self.counters.published += len(alert_ids)

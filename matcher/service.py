@@ -22,6 +22,7 @@ import psycopg
 from matcher import store
 from matcher.book import AlertBook
 from matcher.changes import Added, changes
+from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.publisher import Publisher
 from shared.db import create_pool
@@ -50,7 +51,11 @@ class Matcher:
         self._summary_every = summary_every_seconds
         self._book = AlertBook()
         self._pool = create_pool(database_url, size=3, name=f"matcher-{shard.index}")
-        self.pipeline = ClaimPipeline(self._pool, publisher, retry_cap_seconds=retry_cap_seconds)
+        self.metrics = MatcherMetrics()
+        self.pipeline = ClaimPipeline(
+            self._pool, publisher, metrics=self.metrics, retry_cap_seconds=retry_cap_seconds
+        )
+        self.metrics.watch(self)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
         self.book_changed = asyncio.Event()  # set whenever a reload or notification applied
         self.republish_checked = asyncio.Event()  # set after each look for unconfirmed alerts

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     matcher.add_argument(
         "--replay", metavar="FILE", help="match the trades in FILE (one JSON a line; - for stdin)"
     )
+    matcher.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics here (MATCHER_METRICS_PORT)"
+    )
     commands.add_parser("notifier", help="run the email consumer")
     commands.add_parser("up", help="everything in one process, on embedded defaults")
     return parser
@@ -65,7 +68,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from matcher.main import run_matcher
 
         shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
-        return asyncio.run(run_matcher(settings, shard, args.replay))
+        metrics_port = args.metrics_port or settings.matcher_metrics_port
+        return asyncio.run(run_matcher(settings, shard, args.replay, metrics_port))
     print(f"pricealert: '{args.command}' is not built yet (see the open issues)", file=sys.stderr)
     return 2
 

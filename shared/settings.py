@@ -52,6 +52,7 @@ class Settings:
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
     max_live_alerts_per_user: int = 1000
     matcher_shard: Shard = Shard(0, 1)
+    matcher_metrics_port: int | None = None
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -85,6 +86,7 @@ class Settings:
             ),
             max_live_alerts_per_user=reader.integer("MAX_LIVE_ALERTS_PER_USER", 1000, minimum=1),
             matcher_shard=parse_shard(reader.get("MATCHER_SHARD") or "0/1", "MATCHER_SHARD"),
+            matcher_metrics_port=reader.optional_integer("MATCHER_METRICS_PORT", minimum=1),
             log_level=reader.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
             log_format=reader.choice("LOG_FORMAT", _LOG_FORMATS, "json"),
         )
@@ -157,6 +159,9 @@ class _Reader:
         if value not in allowed:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return value
+
+    def optional_integer(self, name: str, *, minimum: int) -> int | None:
+        return None if self.get(name) is None else self.integer(name, 0, minimum=minimum)
 
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         raw = self.get(name)

@@ -258,3 +258,28 @@ async def test_a_lost_database_connection_is_followed_by_a_full_reload(
     await running.until(lambda: running.matcher.resyncs >= 1 and alert in running.matcher.book)
     await running.tick("XRPUSDT", 5.0)
     assert (await alert_row(pool, alert))[0] == "triggered"
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not exported")
+
+
+async def test_metrics_tell_what_the_matcher_did(start: Any, pool: AsyncConnectionPool) -> None:
+    from prometheus_client import generate_latest
+
+    await insert_alert(pool, "BTCUSDT", "above", "100")
+    await insert_alert(pool, "BTCUSDT", "above", "200")
+    running = await start()
+    await running.tick("BTCUSDT", 50.0)
+    await running.tick("BTCUSDT", 150.0)
+    text = generate_latest(running.matcher.metrics.registry).decode()
+    assert _metric(text, "pricealert_matcher_ticks_total") == 2
+    assert _metric(text, "pricealert_matcher_alerts_in_book") == 1
+    assert _metric(text, "pricealert_matcher_claimed_total") == 1
+    assert _metric(text, "pricealert_matcher_published_total") == 1
+    assert _metric(text, "pricealert_matcher_publish_backlog") == 0
+    assert _metric(text, "pricealert_matcher_claim_seconds_count") == 1
+    assert _metric(text, "pricealert_matcher_tick_to_confirm_seconds_count") == 1

@@ -68,6 +68,7 @@ def test_rabbitmq_url_is_built_from_rabbitmq_host() -> None:
         ({"MATCHER_SHARD": "one"}, "MATCHER_SHARD"),
         ({"MAX_LIVE_ALERTS_PER_USER": "-1"}, "MAX_LIVE_ALERTS_PER_USER"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"MATCHER_METRICS_PORT": "http"}, "MATCHER_METRICS_PORT"),
     ],
 )
 def test_malformed_settings_fail_with_one_line_naming_the_variable(
