@@ -73,6 +73,7 @@ class ClaimPipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self._claiming = self._publishing = False  # a worker is in the middle of a batch
+        self.progress = asyncio.Event()  # set whenever alerts are claimed or confirmed
         self._tasks: list[asyncio.Task[None]] = []
         self.counters = Counters()
 
@@ -167,6 +168,7 @@ class ClaimPipeline:
                     self._room.set()
                     log.info("claim back-pressure released", extra={"pending": len(self._ids)})
                 self.counters.claimed += len(claimed)
+                self.progress.set()
                 self._in_flight.update(m.alert_id for m in claimed)
                 self._to_publish.extend(claimed)
                 self._publish_wake.set()
@@ -214,6 +216,7 @@ class ClaimPipeline:
 
     async def _mark_published(self, alert_ids: list[int]) -> None:
         self.counters.published += len(alert_ids)
+        self.progress.set()
         try:
             async with self._pool.connection() as conn:
                 await store.mark_published(conn, alert_ids)

@@ -151,7 +151,10 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION alerts_check_and_notify_state() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Transition tables carry no statistics, and the planner would join old_rows to new_rows with a
+-- nested loop: quadratic, 25 s for a claim of 20,000 alerts. Hash joins keep it linear.
+CREATE FUNCTION alerts_check_and_notify_state() RETURNS trigger LANGUAGE plpgsql
+SET enable_nestloop = off AS $$
 DECLARE
     bad record;
 BEGIN

@@ -1,0 +1,244 @@
+"""The whole matcher (book, claim, confirmed publish) against the real PostgreSQL and RabbitMQ.
+
+Each figure comes with a baseline measured in the same run:
+
+- start-up: loading 1,000,000 alerts into the book, beside merely reading the same rows;
+- quiet ticks through the service, beside the same feed loop with no matching at all;
+- one tick crossing 100,000 alerts: claimed and confirmed alerts per second, beside the seed's
+  way (one UPDATE and one publish, each awaited, per alert; measured on 2,000 alerts);
+- tick-to-confirm latency of single crossings at low load (p50, p99).
+
+    .venv/bin/python -m benchmarks.matcher_service [--alerts 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import aio_pika
+import psycopg
+
+from benchmarks.book import Database, new_alerts
+from matcher.publisher import RabbitPublisher
+from matcher.service import Matcher
+from shared.messages import AlertMessage
+from shared.settings import Shard
+
+RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
+BIG = "BIGCROSSUSDT"  # 100,000 alerts crossed by one tick
+SINGLE = "ONEBYONEUSDT"  # alerts crossed one per tick
+
+
+async def ticks_of(trades: list[tuple[str, float]]) -> AsyncIterator[tuple[str, float]]:
+    for trade in trades:
+        yield trade
+
+
+async def bare_feed(trades: list[tuple[str, float]]) -> float:
+    """The floor: the same async iteration, nothing done per tick. Seconds."""
+    started = time.perf_counter()
+    count = 0
+    async for _ in ticks_of(trades):
+        count += 1
+    return time.perf_counter() - started
+
+
+def prepare(database: Database, alerts_count: int, big: int, single: int) -> None:
+    alerts = new_alerts(seed=1)
+    alerts.extend(alerts_count, random.Random(7))
+    database.fill(alerts)
+    conn = database.conn
+    conn.execute("INSERT INTO symbols (symbol) VALUES (%s), (%s)", (BIG, SINGLE))
+    first_id = alerts_count + 1
+    conn.execute(
+        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, email)"
+        " OVERRIDING SYSTEM VALUE"
+        " SELECT %s + g, 1, %s, 'above', round(1 + g * 0.000001, 6), 'big@example.com'"
+        " FROM generate_series(0, %s - 1) g",
+        (first_id, BIG, big),
+    )
+    conn.execute(
+        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, email)"
+        " OVERRIDING SYSTEM VALUE"
+        " SELECT %s + g, 1, %s, 'above', 100 + g, 'one@example.com'"
+        " FROM generate_series(0, %s - 1) g",
+        (first_id + big, SINGLE, single),
+    )
+    conn.execute(
+        "SELECT setval(pg_get_serial_sequence('alerts', 'id'), %s)", (first_id + big + single,)
+    )
+    conn.execute("ALTER TABLE alerts ENABLE TRIGGER USER")
+    conn.execute("VACUUM ANALYZE alerts")
+
+
+def raw_read_seconds(url: str) -> tuple[int, float]:
+    """The floor of a start-up: the same query through a server-side cursor, rows discarded."""
+    started = time.perf_counter()
+    count = 0
+    with psycopg.connect(url) as conn, conn.cursor("raw") as cursor:
+        cursor.itersize = 20_000
+        cursor.execute(
+            "SELECT id, symbol, trigger_condition, target_price::float8 FROM alerts"
+            " WHERE state = 'created'"
+        )
+        for _ in cursor:
+            count += 1
+    return count, time.perf_counter() - started
+
+
+async def seed_way(url: str, queue: str, count: int) -> float:
+    """Alerts per second the seed's way: for each alert, one UPDATE and one confirmed publish,
+    each awaited before the next."""
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection, await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=True)
+        cursor = await conn.execute(
+            "SELECT id FROM alerts WHERE state = 'created' AND symbol <> %s AND symbol <> %s"
+            " LIMIT %s",
+            (BIG, SINGLE, count),
+        )
+        ids = [row[0] for row in await cursor.fetchall()]
+        started = time.perf_counter()
+        for alert_id in ids:
+            cursor = await conn.execute(
+                "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 1"
+                " WHERE id = %s AND state = 'created'"
+                " RETURNING id, user_id, symbol, trigger_condition, target_price, triggered_price,"
+                " triggered_at, email",
+                (alert_id,),
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            body = AlertMessage.from_claim(*row).to_json()
+            await channel.default_exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=queue,
+            )
+        return len(ids) / (time.perf_counter() - started)
+
+
+class SteppedFeed:
+    """Ticks handed over one at a time, so the latency of each can be taken alone."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
+
+    def push(self, trade: tuple[str, float] | None) -> None:
+        self._queue.put_nowait(trade)
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, float]]:
+        while (trade := await self._queue.get()) is not None:
+            yield trade
+
+
+async def until(matcher: Matcher, condition: Callable[[], bool]) -> None:
+    while not condition():
+        matcher.pipeline.progress.clear()
+        await matcher.pipeline.progress.wait()
+
+
+async def run(args: argparse.Namespace, database: Database) -> None:
+    queue = f"pricealert_bench_{uuid.uuid4().hex[:8]}"
+    publisher = RabbitPublisher(RABBITMQ_URL, queue)
+    await publisher.open()
+    try:
+        print(
+            f"preparing {args.alerts:,} + {args.big:,} + {args.single:,} alerts ...",
+            file=sys.stderr,
+        )
+        prepare(database, args.alerts, args.big, args.single)
+        total = args.alerts + args.big + args.single
+        raw_count, raw_seconds = raw_read_seconds(database.url)
+
+        matcher = Matcher(database.url, Shard(0, 1), publisher)
+        feed = SteppedFeed()
+        started = time.perf_counter()
+        task = asyncio.create_task(matcher.run(feed))
+        await matcher.ready.wait()
+        load_seconds = time.perf_counter() - started
+        assert len(matcher.book) == total, (len(matcher.book), total)
+
+        # Quiet ticks, in the tick loop itself (the same loop body as Matcher._tick_loop).
+        quiet = new_alerts(seed=1).quiet_ticks(args.ticks, random.Random(3))
+        floor_seconds = await bare_feed(quiet)
+        started = time.perf_counter()
+        await matcher._tick_loop(ticks_of(quiet))
+        quiet_seconds = time.perf_counter() - started
+
+        # Single crossings, one after the other, at low load: before the big crossing fills
+        # the (unconsumed) queue with 100,000 persistent messages.
+        latencies = []
+        for i in range(args.single):
+            started = time.perf_counter()
+            before = matcher.pipeline.counters.published
+            feed.push((SINGLE, 100.0 + i))
+            await until(matcher, lambda: matcher.pipeline.counters.published > before)  # noqa: B023
+            latencies.append(time.perf_counter() - started)
+        # One tick crossing the whole BIG run.
+        started = time.perf_counter()
+        published = matcher.pipeline.counters.published
+        feed.push((BIG, 10.0))
+        await until(matcher, lambda: matcher.pipeline.counters.published >= published + args.big)
+        big_seconds = time.perf_counter() - started
+        assert matcher.pipeline.counters.published >= args.big
+
+        feed.push(None)
+        await task
+        seed_rate = await seed_way(database.url, queue, args.seed_alerts)
+    finally:
+        await publisher.close()
+        connection = await aio_pika.connect(RABBITMQ_URL)
+        async with connection:
+            await (await connection.channel()).queue_delete(queue)
+        database.drop()
+
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    big_rate = args.big / big_seconds
+    load_rate = total / load_seconds
+    print(f"\nmatcher service, {os.cpu_count()} cores, real PostgreSQL and RabbitMQ on loopback")
+    print(
+        f"start-up load   {total:>11,} alerts in {load_seconds:6.2f} s = {load_rate:>11,.0f}"
+        f" alerts/s   (reading the rows alone: {raw_count / raw_seconds:,.0f} rows/s,"
+        f" {raw_seconds / load_seconds:.2f}x)"
+    )
+    print(
+        f"quiet ticks     {args.ticks:>11,} ticks  in {quiet_seconds:6.2f} s = "
+        f"{args.ticks / quiet_seconds:>11,.0f} ticks/s    (the bare feed loop: "
+        f"{args.ticks / floor_seconds:,.0f} ticks/s, {floor_seconds / quiet_seconds:.2f}x)"
+    )
+    print(
+        f"one tick, many  {args.big:>11,} alerts in {big_seconds:6.2f} s = {big_rate:>11,.0f}"
+        f" claimed+confirmed/s   (the seed's way: {seed_rate:,.0f}/s; {big_rate / seed_rate:,.0f}x)"
+    )
+    print(
+        f"single crossing {args.single:>11,} ticks  tick-to-confirm p50 {p50:.2f} ms,"
+        f" p99 {p99:.2f} ms, max {latencies[-1] * 1000:.2f} ms"
+    )
+    print(f"publish confirms observed: {matcher.pipeline.counters.published:,}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--single", type=int, default=500)
+    parser.add_argument("--ticks", type=int, default=1_000_000)
+    parser.add_argument("--seed-alerts", type=int, default=2_000)
+    database = Database()  # migrates with its own event loop: before ours starts
+    asyncio.run(run(parser.parse_args(), database))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
