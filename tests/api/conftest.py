@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 import httpx
@@ -76,5 +77,12 @@ async def bob(make_user: MakeUser) -> User:
     return await make_user("bob")
 
 
-def with_cap(settings: Settings, cap: int) -> Settings:
-    return replace(settings, max_live_alerts_per_user=cap)
+@asynccontextmanager
+async def client_with_cap(
+    settings: Settings, pool: AsyncConnectionPool, cap: int
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose live-alert cap is ``cap``."""
+    app = create_app(replace(settings, max_live_alerts_per_user=cap), pool=pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from api.app import create_app
 from shared.settings import Settings
-from tests.api.conftest import User, sign_up, with_cap
+from tests.api.conftest import User, client_with_cap, sign_up
 
 CREATE_PATHS = ["/api/alerts/create/", "/create_alert/"]
 DELETE_PATHS = ["/api/alerts/delete/", "/delete_alert/"]
@@ -124,9 +123,7 @@ async def test_create_stops_at_the_live_alert_cap(
 async def test_concurrent_creates_cannot_pass_the_cap(
     settings: Settings, pool: AsyncConnectionPool, alice: User
 ) -> None:
-    app = create_app(with_cap(settings, 3), pool=pool)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_with_cap(settings, pool, 3) as client:
         responses = await asyncio.gather(
             *(client.post("/create_alert/", headers=alice.headers, json=ALERT) for _ in range(12))
         )
@@ -138,9 +135,7 @@ async def test_concurrent_creates_each_get_their_own_answer(
 ) -> None:
     """Creates that arrive together share one database statement; each still gets its own
     answer, errors included."""
-    app = create_app(with_cap(settings, 2), pool=pool)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_with_cap(settings, pool, 2) as client:
         carol = await sign_up(client, "carol")
         dave = await sign_up(client, "dave")
         requests = [
@@ -280,9 +275,7 @@ async def test_fetch_lists_newest_first_and_filters_by_state(
 async def test_fetch_pages_follow_the_link_header(
     settings: Settings, pool: AsyncConnectionPool, clean_tables: None
 ) -> None:
-    app = create_app(with_cap(settings, 100), pool=pool)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_with_cap(settings, pool, 100) as client:
         carol = await sign_up(client, "carol")
         ids = [(await create(client, carol, target_price=str(i)))["id"] for i in range(1, 8)]
         seen: list[int] = []

@@ -16,6 +16,7 @@ from tests.matcher.test_service import alert_row, insert_alert, received
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 ROOT = Path(__file__).resolve().parents[2]
+MATCHER = (sys.executable, "-m", "shared.cli", "matcher", "--replay")
 
 
 def _env(database_url: str, rabbitmq_url: str, queue_name: str) -> dict[str, str]:
@@ -44,11 +45,7 @@ async def test_replay_fires_the_crossed_alerts_and_exits(
         )
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        "matcher",
-        "--replay",
+        *MATCHER,
         str(trades),
         env=_env(database_url, rabbitmq_url, queue_name),
         cwd=ROOT,
@@ -68,11 +65,7 @@ async def test_sigterm_stops_the_matcher_cleanly(
     database_url: str, rabbitmq_url: str, queue_name: str
 ) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        "matcher",
-        "--replay",
+        *MATCHER,
         "-",
         env=_env(database_url, rabbitmq_url, queue_name),
         cwd=ROOT,
