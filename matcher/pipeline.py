@@ -122,8 +122,8 @@ class ClaimPipeline:
         ]
 
     async def drain(self) -> None:
-        """Returns once everything offered so far is claimed, and published or given up on
-        for now (left in the database for the next republish)."""
+        """Returns once everything offered so far is claimed and its publish confirmed. While
+        PostgreSQL or RabbitMQ is away that can take forever: bound it with a timeout."""
         await self._idle.wait()
 
     async def stop(self) -> None:

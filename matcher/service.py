@@ -43,12 +43,14 @@ class Matcher:
         republish_every_seconds: float = 30.0,
         summary_every_seconds: float = 60.0,
         retry_cap_seconds: float = 10.0,
+        stop_timeout_seconds: float = 30.0,
     ) -> None:
         self._url = database_url
         self._shard = shard
         self._publisher = publisher
         self._republish_every = republish_every_seconds
         self._summary_every = summary_every_seconds
+        self._stop_timeout = stop_timeout_seconds
         self._book = AlertBook()
         self._pool = create_pool(database_url, size=3, name=f"matcher-{shard.index}")
         self.metrics = MatcherMetrics()
@@ -94,7 +96,7 @@ class Matcher:
                 if not self._stopping:
                     raise
             log.info("matcher stopping: finishing claims and publishes in flight")
-            await self.pipeline.drain()
+            await self._drain_before_exit()
         finally:
             for task in helpers:
                 task.cancel()
@@ -102,6 +104,23 @@ class Matcher:
             await self.pipeline.stop()
             await self._pool.close()
             self._log_summary("matcher stopped")
+
+    async def _drain_before_exit(self) -> None:
+        """Wait for the claims and publishes in flight, at most the stop timeout: with RabbitMQ
+        away they could wait forever. What is claimed stays in the database unconfirmed and is
+        republished at the next start; crossings not yet claimed stay live alerts."""
+        try:
+            await asyncio.wait_for(self.pipeline.drain(), self._stop_timeout)
+        except TimeoutError:
+            log.warning(
+                "stopping with work unfinished: claimed alerts will be republished at the next"
+                " start",
+                extra={
+                    "unclaimed_crossings": self.pipeline.pending,
+                    "claimed_unconfirmed": len(self.pipeline.in_flight),
+                    "waited_s": self._stop_timeout,
+                },
+            )
 
     def stop(self) -> None:
         """Stop taking ticks; ``run`` then drains and returns."""

@@ -155,3 +155,36 @@ async def test_a_matcher_killed_between_claim_and_confirm_republishes_on_restart
     assert [(m["alert_id"], m["triggered_price"]) for m in messages] == [(alert, "2400.5")]
     assert await alert_row(pool, alert) == ("triggered", "2400.5", True)
     assert first.returncode == -signal.SIGKILL
+
+
+async def test_a_stop_while_rabbitmq_is_away_ends_and_loses_nothing(
+    proxy: tuple[TcpProxy, str],
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    tcp_proxy, proxied_url = proxy
+    alert = await insert_alert(pool, "BTCUSDT", "below", "10")
+    publisher = RabbitPublisher(proxied_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(
+        database_url, Shard(0, 1), publisher, retry_cap_seconds=0.2, stop_timeout_seconds=0.5
+    )
+    feed = QueueFeed()
+    task = asyncio.create_task(matcher.run(feed))
+    listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        await listener.execute("LISTEN alerts")
+        await asyncio.wait_for(matcher.ready.wait(), WAIT)
+        tcp_proxy.refusing = True
+        tcp_proxy.cut()
+        feed.push("BTCUSDT", 9.0)
+        await wait_until_triggered(listener, {alert})
+        matcher.stop()
+        await asyncio.wait_for(task, WAIT)  # returns although the publish cannot be confirmed
+    finally:
+        await listener.close()
+        await publisher.close()
+    # Claimed and unconfirmed: exactly what the next start republishes.
+    assert await alert_row(pool, alert) == ("triggered", "9.0", False)
