@@ -5,7 +5,9 @@ Each figure comes with a baseline measured in the same run:
 - start-up: loading 1,000,000 alerts into the book, beside merely reading the same rows;
 - quiet ticks through the service, beside the same feed loop with no matching at all;
 - one tick crossing 100,000 alerts: claimed and confirmed alerts per second, beside the seed's
-  way (one UPDATE and one publish, each awaited, per alert; measured on 2,000 alerts);
+  way (one UPDATE and one publish, each awaited, per alert; measured on 2,000 alerts) and
+  beside the broker's own ceiling (``benchmarks/amqp_ceiling.py``: the same number of messages
+  pre-encoded and written in one go by a bare client);
 - tick-to-confirm latency of single crossings at low load (p50, p99).
 
     .venv/bin/python -m benchmarks.matcher_service [--alerts 1000000]
@@ -26,15 +28,27 @@ from collections.abc import AsyncIterator, Callable
 import aio_pika
 import psycopg
 
+from benchmarks.amqp_ceiling import ceiling
 from benchmarks.book import Database, new_alerts
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.messages import AlertMessage
+from shared.rabbit import declare_alert_queue
 from shared.settings import Shard
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
 BIG = "BIGCROSSUSDT"  # 100,000 alerts crossed by one tick
 SINGLE = "ONEBYONEUSDT"  # alerts crossed one per tick
+SAMPLE_BODY = AlertMessage(
+    alert_id=1_000_001,
+    user_id=1,
+    symbol=BIG,
+    trigger_condition="above",
+    target_price="1.000001",
+    triggered_price="10",
+    triggered_at="2026-11-25T12:00:00.123456Z",
+    email="big@example.com",
+).to_json()
 
 
 async def ticks_of(trades: list[tuple[str, float]]) -> AsyncIterator[tuple[str, float]]:
@@ -100,7 +114,7 @@ async def seed_way(url: str, queue: str, count: int) -> float:
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection, await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         channel = await connection.channel(publisher_confirms=True)
-        await channel.declare_queue(queue, durable=True)
+        await declare_alert_queue(channel, queue)
         cursor = await conn.execute(
             "SELECT id FROM alerts WHERE state = 'created' AND symbol <> %s AND symbol <> %s"
             " LIMIT %s",
@@ -194,6 +208,7 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         feed.push(None)
         await task
         seed_rate = await seed_way(database.url, queue, args.seed_alerts)
+        ceiling_rate = await ceiling(RABBITMQ_URL, f"{queue}_ceiling", args.big, SAMPLE_BODY)
     finally:
         await publisher.close()
         connection = await aio_pika.connect(RABBITMQ_URL)
@@ -220,6 +235,10 @@ async def run(args: argparse.Namespace, database: Database) -> None:
     print(
         f"one tick, many  {args.big:>11,} alerts in {big_seconds:6.2f} s = {big_rate:>11,.0f}"
         f" claimed+confirmed/s   (the seed's way: {seed_rate:,.0f}/s; {big_rate / seed_rate:,.0f}x)"
+    )
+    print(
+        f"                the broker's ceiling: {ceiling_rate:,.0f} confirmed messages/s"
+        f" from a bare pre-encoded client; the service reaches {big_rate / ceiling_rate:.0%}"
     )
     print(
         f"single crossing {args.single:>11,} ticks  tick-to-confirm p50 {p50:.2f} ms,"

@@ -1,9 +1,14 @@
-"""The alerts change feed (``NOTIFY alerts``, see migration 0001) as book operations."""
+"""The alerts change feed (``NOTIFY alerts``, see migrations 0001 and 0003) as book operations.
+
+Two payloads: ``{"op": "insert", "alerts": [{"id", "bucket", "symbol", "condition", "target",
+"state"}]}`` for inserted alerts, and ``{"op": "state", "ids": [...]}`` for alerts that left
+``created`` (triggered or deleted, by anyone)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -33,9 +38,15 @@ def changes(payload: str | bytes, shard: Shard) -> Iterator[Change]:
     not the trigger's."""
     try:
         message = orjson.loads(payload)
+        if message["op"] == "state":
+            return (Removed(alert_id) for alert_id in message["ids"])
         entries = message["alerts"]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"not an alerts notification: {exc}") from None
+    return _inserted(entries, shard)
+
+
+def _inserted(entries: list[dict[str, Any]], shard: Shard) -> Iterator[Change]:
     for entry in entries:
         if entry["bucket"] % shard.count != shard.index:
             continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ from shared.messages import AlertMessage
 
 log = logging.getLogger(__name__)
 
-MAX_CLAIM = 50_000
-MAX_PUBLISH = 10_000
+# Smaller claims let publishing start sooner after a huge crossing; larger ones cost less per
+# row. 20,000 is about where the per-row cost stops falling (benchmarks/matcher_service.py).
+MAX_CLAIM = 20_000
+MAX_PUBLISH = 5_000
+# Batches awaiting their confirms at once: the broker confirms after its disk write, so one
+# batch at a time would leave the client idle during every write.
+PUBLISHES_IN_FLIGHT = 3
 
 
 @dataclass
@@ -177,33 +183,48 @@ class ClaimPipeline:
 
     async def _publish_loop(self) -> None:
         failures = 0
+        batches: set[asyncio.Task[bool]] = set()
         while True:
             await self._publish_wake.wait()
             self._publish_wake.clear()
             self._publishing = True
-            while self._to_publish:
-                count = min(len(self._to_publish), MAX_PUBLISH)
-                batch = [self._to_publish.popleft() for _ in range(count)]
-                try:
-                    with self._metrics.publish_seconds.time():
-                        confirmed = await self._publisher.publish(batch)
-                    self._observe_tick_to_confirm(batch, confirmed)
-                except Exception as exc:
-                    log.warning("publish failed", extra={"alerts": count, "error": repr(exc)})
-                    confirmed = []
-                if confirmed:
-                    await self._mark_published(confirmed)
-                if len(confirmed) < count:
-                    done = set(confirmed)
-                    retry = [m for m in batch if m.alert_id not in done]
-                    self._to_publish.extendleft(reversed(retry))
-                    failures += 1
-                    self.counters.publish_failures += len(retry)
-                    await asyncio.sleep(_backoff(failures, self._retry_cap))
-                else:
+            while self._to_publish or batches:
+                while self._to_publish and len(batches) < PUBLISHES_IN_FLIGHT:
+                    count = min(len(self._to_publish), MAX_PUBLISH)
+                    batch = [self._to_publish.popleft() for _ in range(count)]
+                    batches.add(asyncio.create_task(self._publish_batch(batch)))
+                wake = asyncio.create_task(self._publish_wake.wait())
+                done, _ = await asyncio.wait({*batches, wake}, return_when=FIRST_COMPLETED)
+                wake.cancel()
+                self._publish_wake.clear()
+                finished = done - {wake}
+                batches -= finished
+                if all(task.result() for task in finished):
                     failures = 0
+                else:
+                    failures += 1
+                    await asyncio.sleep(_backoff(failures, self._retry_cap))
             self._publishing = False
             self._check_idle()
+
+    async def _publish_batch(self, batch: list[AlertMessage]) -> bool:
+        """Publish, mark what was confirmed, put back what was not; whether all was confirmed."""
+        try:
+            with self._metrics.publish_seconds.time():
+                confirmed = await self._publisher.publish(batch)
+            self._observe_tick_to_confirm(batch, confirmed)
+        except Exception as exc:
+            log.warning("publish failed", extra={"alerts": len(batch), "error": repr(exc)})
+            confirmed = []
+        if confirmed:
+            await self._mark_published(confirmed)
+        if len(confirmed) == len(batch):
+            return True
+        done = set(confirmed)
+        retry = [m for m in batch if m.alert_id not in done]
+        self._to_publish.extendleft(reversed(retry))
+        self.counters.publish_failures += len(retry)
+        return False
 
     def _observe_tick_to_confirm(self, batch: list[AlertMessage], confirmed: list[int]) -> None:
         now = datetime.now(UTC)

@@ -52,7 +52,7 @@ class Matcher:
         self._summary_every = summary_every_seconds
         self._stop_timeout = stop_timeout_seconds
         self._book = AlertBook()
-        self._pool = create_pool(database_url, size=3, name=f"matcher-{shard.index}")
+        self._pool = create_pool(database_url, size=5, name=f"matcher-{shard.index}")
         self.metrics = MatcherMetrics()
         self.pipeline = ClaimPipeline(
             self._pool, publisher, metrics=self.metrics, retry_cap_seconds=retry_cap_seconds

@@ -10,7 +10,7 @@ Prices are decimal strings, the time ISO 8601 UTC.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -53,7 +53,7 @@ class AlertMessage:
         )
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson writes a dataclass's fields in order, natively
 
     @classmethod
     def from_json(cls, body: bytes) -> AlertMessage:

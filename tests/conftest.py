@@ -106,8 +106,10 @@ async def rabbitmq_url() -> str:
 
 @pytest.fixture
 async def queue_name(rabbitmq_url: str) -> AsyncIterator[str]:
-    """A queue of this test's own, deleted afterwards."""
+    """A queue of this test's own, deleted afterwards with its parking queue."""
     import aio_pika
+
+    from shared.rabbit import parking_queue
 
     name = f"pricealert_test_{uuid.uuid4().hex[:12]}"
     yield name
@@ -115,3 +117,4 @@ async def queue_name(rabbitmq_url: str) -> AsyncIterator[str]:
     async with connection:
         channel = await connection.channel()
         await channel.queue_delete(name)
+        await channel.queue_delete(parking_queue(name))

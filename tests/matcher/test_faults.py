@@ -41,12 +41,13 @@ async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
 
 
 async def wait_until_triggered(listener: psycopg.AsyncConnection[Any], ids: set[int]) -> None:
-    """Until the database announced every one of ``ids`` as triggered (the claim committed)."""
+    """Until the database announced a state change of every one of ``ids`` (the claim
+    committed: nothing else changes their state in these tests)."""
     waiting = set(ids)
     async for notification in listener.notifies(timeout=WAIT):
-        for entry in orjson.loads(notification.payload)["alerts"]:
-            if entry["state"] == "triggered":
-                waiting.discard(entry["id"])
+        payload = orjson.loads(notification.payload)
+        if payload["op"] == "state":
+            waiting.difference_update(payload["ids"])
         if not waiting:
             return
     pytest.fail(f"not claimed within {WAIT} s: {sorted(waiting)}")

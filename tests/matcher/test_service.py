@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from matcher.feeds import QueueFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
+from shared.rabbit import declare_alert_queue
 from shared.settings import Shard
 from shared.sharding import shard_bucket
 
@@ -79,7 +80,7 @@ async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
     messages = []
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, durable=True)
+        queue = await declare_alert_queue(channel, queue_name)
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
             assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
             assert message.content_type == "application/json"
