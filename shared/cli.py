@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     matcher.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics here (MATCHER_METRICS_PORT)"
     )
-    commands.add_parser("notifier", help="run the email consumer")
+    notifier = commands.add_parser("notifier", help="run the email consumer")
+    notifier.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics here (NOTIFIER_METRICS_PORT)"
+    )
     commands.add_parser("up", help="everything in one process, on embedded defaults")
     return parser
 
@@ -70,6 +73,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
         metrics_port = args.metrics_port or settings.matcher_metrics_port
         return asyncio.run(run_matcher(settings, shard, args.replay, metrics_port))
+    if args.command == "notifier":
+        from notifier.main import run_notifier
+
+        metrics_port = args.metrics_port or settings.notifier_metrics_port
+        return asyncio.run(run_notifier(settings, metrics_port))
     print(f"pricealert: '{args.command}' is not built yet (see the open issues)", file=sys.stderr)
     return 2
 

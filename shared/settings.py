@@ -47,6 +47,12 @@ class Settings:
     smtp_password: str | None = None
     smtp_from: str = "pricealert@localhost"
     smtp_tls: str = "none"
+    smtp_pool_size: int = 8
+    smtp_timeout_seconds: float = 15.0
+    notifier_prefetch: int = 200
+    notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
+    notifier_templates: str | None = None
+    notifier_metrics_port: int | None = None
     jwt_secret: str | None = None
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
@@ -79,6 +85,14 @@ class Settings:
             smtp_password=reader.get("SMTP_PASSWORD"),
             smtp_from=reader.get("SMTP_FROM") or "pricealert@localhost",
             smtp_tls=smtp_tls,
+            smtp_pool_size=reader.integer("SMTP_POOL_SIZE", 8, minimum=1),
+            smtp_timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", 15.0),
+            notifier_prefetch=reader.integer("NOTIFIER_PREFETCH", 200, minimum=1),
+            notifier_retry_delays=reader.seconds_list(
+                "NOTIFIER_RETRY_DELAYS", (10.0, 60.0, 300.0, 1800.0, 7200.0)
+            ),
+            notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
+            notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=1),
             jwt_secret=reader.get("JWT_SECRET"),
             access_token_ttl_seconds=reader.integer("ACCESS_TOKEN_TTL_SECONDS", 300, minimum=1),
             refresh_token_ttl_seconds=reader.integer(
@@ -160,6 +174,19 @@ class _Reader:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return value
 
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        return _positive_seconds(name, raw)
+
+    def seconds_list(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        """A comma-separated list of positive seconds; an empty value means none."""
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        return tuple(_positive_seconds(name, part) for part in raw.split(",") if part.strip())
+
     def optional_integer(self, name: str, *, minimum: int) -> int | None:
         return None if self.get(name) is None else self.integer(name, 0, minimum=minimum)
 
@@ -174,6 +201,16 @@ class _Reader:
                 f"got {raw!r}"
             )
         return raw.rstrip("/")
+
+
+def _positive_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw.strip()!r}") from None
+    if not 0 < value < 10**7:
+        raise SettingsError(f"{name} must be a positive number of seconds, got {raw.strip()!r}")
+    return value
 
 
 def _database_url(reader: _Reader) -> str | None:

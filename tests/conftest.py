@@ -83,7 +83,9 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 async def clean_tables(pool: AsyncConnectionPool) -> None:
     """Every test that writes starts from empty users, alerts and tokens (symbols stay)."""
     async with pool.connection() as conn:
-        await conn.execute("TRUNCATE users, alerts, refresh_tokens RESTART IDENTITY CASCADE")
+        await conn.execute(
+            "TRUNCATE users, alerts, refresh_tokens, alert_emails RESTART IDENTITY CASCADE"
+        )
 
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")

@@ -69,6 +69,11 @@ def test_rabbitmq_url_is_built_from_rabbitmq_host() -> None:
         ({"MAX_LIVE_ALERTS_PER_USER": "-1"}, "MAX_LIVE_ALERTS_PER_USER"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"MATCHER_METRICS_PORT": "http"}, "MATCHER_METRICS_PORT"),
+        ({"SMTP_POOL_SIZE": "0"}, "SMTP_POOL_SIZE"),
+        ({"SMTP_TIMEOUT_SECONDS": "-1"}, "SMTP_TIMEOUT_SECONDS"),
+        ({"NOTIFIER_RETRY_DELAYS": "10,soon"}, "NOTIFIER_RETRY_DELAYS"),
+        ({"NOTIFIER_RETRY_DELAYS": "10,0"}, "NOTIFIER_RETRY_DELAYS"),
+        ({"NOTIFIER_PREFETCH": "0"}, "NOTIFIER_PREFETCH"),
     ],
 )
 def test_malformed_settings_fail_with_one_line_naming_the_variable(
@@ -92,3 +97,13 @@ def test_shard_and_tls_port() -> None:
     assert str(settings.matcher_shard) == "1/4"
     assert settings.smtp_tls == "tls"
     assert settings.smtp_port == 465
+
+
+def test_retry_delays_are_a_list_of_seconds_and_may_be_empty() -> None:
+    assert Settings.from_env({}).notifier_retry_delays == (10, 60, 300, 1800, 7200)
+    assert Settings.from_env({"NOTIFIER_RETRY_DELAYS": " 0.5, 2 ,60"}).notifier_retry_delays == (
+        0.5,
+        2,
+        60,
+    )
+    assert Settings.from_env({"NOTIFIER_RETRY_DELAYS": ""}).notifier_retry_delays == ()

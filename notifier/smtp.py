@@ -1,0 +1,115 @@
+"""Sending mail over a small pool of reused SMTP connections, with every failure sorted into
+"try again later" or "will never work"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from notifier.mail import Mail
+
+log = logging.getLogger(__name__)
+
+
+class TransientSendError(Exception):
+    """Worth another try later: the server is down or slow, or answered 4xx."""
+
+
+class PermanentSendError(Exception):
+    """Will never be delivered: the server refused the recipient or the message with 5xx."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str = "none"  # none | starttls | tls
+    user: str | None = None
+    password: str | None = None
+    timeout_seconds: float = 15.0
+
+
+class SmtpPool:
+    """At most ``size`` connections, each kept open and reused for the next mail; a connection
+    that failed in any way is dropped and a new one opened on demand. ``size`` sends run at
+    once; the others wait for a free connection."""
+
+    def __init__(self, settings: SmtpSettings, size: int) -> None:
+        self._settings = settings
+        self._free = asyncio.Semaphore(size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+
+    async def send(self, mail: Mail) -> None:
+        """Returns once the server accepted ``mail``; raises TransientSendError or
+        PermanentSendError."""
+        async with self._free:
+            client = self._idle.pop() if self._idle else None
+            try:
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                await client.sendmail(
+                    mail.sender,
+                    [mail.recipient],
+                    mail.raw,
+                    timeout=self._settings.timeout_seconds,
+                )
+            except BaseException as exc:
+                if client is not None:
+                    client.close()
+                if isinstance(exc, Exception):
+                    raise _classify(exc) from exc
+                raise
+            if self._closed:
+                await _quit(client)
+            else:
+                self._idle.append(client)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(client) for client in idle))
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            use_tls=settings.tls == "tls",
+            start_tls=settings.tls == "starttls",  # never "try if offered": say it
+            timeout=settings.timeout_seconds,
+        )
+        await client.connect()
+        if settings.user:
+            await client.login(settings.user, settings.password or "")
+        return client
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await asyncio.wait_for(client.quit(), 2)
+    except Exception:
+        client.close()
+
+
+def _classify(exc: Exception) -> Exception:
+    """5xx for this recipient or this message: permanent. Everything else (a refused or
+    dropped connection, a timeout, 4xx, and 5xx about our own sender or login, which a fixed
+    configuration cures) is transient."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in exc.recipients]
+        detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        if codes and all(500 <= code < 600 for code in codes):
+            return PermanentSendError(f"recipient refused: {detail}")
+        return TransientSendError(f"recipient deferred: {detail}")
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        text = f"{exc.code} {exc.message}"
+        if 500 <= exc.code < 600:
+            return PermanentSendError(f"refused: {text}")
+        return TransientSendError(f"deferred: {text}")
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPSenderRefused):
+        log.error("the SMTP server refuses our login or sender: check SMTP_USER and SMTP_FROM")
+    return TransientSendError(f"{type(exc).__name__}: {exc}")
