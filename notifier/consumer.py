@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-pricealert-attempt"  # 1 for the first delivery, absent means 1
 REASON_HEADER = "x-pricealert-reason"
 SUMMARY_EVERY_SECONDS = 60.0
+CANCEL_TIMEOUT_SECONDS = 5.0
 
 
 class Mailer(Protocol):
@@ -103,13 +104,18 @@ class Notifier:
         try:
             await self._stopping.wait()
             log.info("notifier stopping: no new messages", extra={"in_flight": self._in_flight})
-            await queue.cancel(consumer_tag)
+            try:
+                await asyncio.wait_for(queue.cancel(consumer_tag), CANCEL_TIMEOUT_SECONDS)
+            except Exception as exc:  # RabbitMQ is away: closing the connection stops it too
+                log.warning("could not cancel the consumer", extra={"error": repr(exc)})
             await self._idle.wait()
         finally:
             summary.cancel()
         log.info("notifier stopped", extra=self._counts())
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping.is_set():
+            return  # not acked: RabbitMQ gives it to another consumer when we disconnect
         self._in_flight += 1
         self._idle.clear()
         self.metrics.in_flight.inc()

@@ -49,17 +49,8 @@ class SmtpPool:
         async with self._free:
             client = self._idle.pop() if self._idle else None
             try:
-                if client is None or not client.is_connected:
-                    client = await self._connect()
-                await client.sendmail(
-                    mail.sender,
-                    [mail.recipient],
-                    mail.raw,
-                    timeout=self._settings.timeout_seconds,
-                )
+                client = await self._send_on(client, mail)
             except BaseException as exc:
-                if client is not None:
-                    client.close()
                 if isinstance(exc, Exception):
                     raise _classify(exc) from exc
                 raise
@@ -67,6 +58,34 @@ class SmtpPool:
                 await _quit(client)
             else:
                 self._idle.append(client)
+
+    async def _send_on(self, client: aiosmtplib.SMTP | None, mail: Mail) -> aiosmtplib.SMTP:
+        """Send on ``client`` if it is still usable, else on a new connection; the connection
+        that worked. A kept connection the server has since dropped (servers close idle ones
+        after a few minutes) gets one immediate retry on a fresh connection."""
+        if client is not None and client.is_connected:
+            try:
+                await self._sendmail(client, mail)
+                return client
+            except aiosmtplib.SMTPResponseException:
+                client.close()
+                raise  # the server answered: a fresh connection would get the same answer
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+        elif client is not None:
+            client.close()
+        client = await self._connect()
+        try:
+            await self._sendmail(client, mail)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    async def _sendmail(self, client: aiosmtplib.SMTP, mail: Mail) -> None:
+        await client.sendmail(
+            mail.sender, [mail.recipient], mail.raw, timeout=self._settings.timeout_seconds
+        )
 
     async def close(self) -> None:
         self._closed = True

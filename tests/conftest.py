@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.db import create_pool
 from shared.migrate import migrate
+from tests.tcp_proxy import TcpProxy
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADMIN_URL = os.environ.get(
@@ -120,3 +122,14 @@ async def queue_name(rabbitmq_url: str) -> AsyncIterator[str]:
         channel = await connection.channel()
         await channel.queue_delete(name)
         await channel.queue_delete(parking_queue(name))
+
+
+@pytest.fixture
+async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A proxy in front of RabbitMQ, and the URL that goes through it."""
+    parts = urlsplit(rabbitmq_url)
+    tcp_proxy = TcpProxy(parts.hostname or "localhost", parts.port or 5672)
+    port = await tcp_proxy.start()
+    credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
+    yield tcp_proxy, f"amqp://{credentials}127.0.0.1:{port}/?reconnect_interval=0.2"
+    await tcp_proxy.close()

@@ -7,10 +7,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import psycopg
@@ -27,17 +25,6 @@ from tests.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.usefixtures("clean_tables")
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30.0
-
-
-@pytest.fixture
-async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A proxy in front of RabbitMQ, and the URL that goes through it."""
-    parts = urlsplit(rabbitmq_url)
-    tcp_proxy = TcpProxy(parts.hostname or "localhost", parts.port or 5672)
-    port = await tcp_proxy.start()
-    credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
-    yield tcp_proxy, f"amqp://{credentials}127.0.0.1:{port}/?reconnect_interval=0.2"
-    await tcp_proxy.close()
 
 
 async def wait_until_triggered(listener: psycopg.AsyncConnection[Any], ids: set[int]) -> None:

@@ -1,0 +1,97 @@
+"""The mail for a fired alert, read back with the standard library's parser."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from notifier.mail import MailRenderer, MalformedAlert, format_price
+from shared.errors import SettingsError
+from tests.notifier.conftest import alert
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_the_mail_says_what_crossed_what_at_what_price_and_when() -> None:
+    mail = MailRenderer("alerts@pricealert.test").render(alert(42))
+    message = parsed(mail.raw)
+    assert (mail.sender, mail.recipient) == ("alerts@pricealert.test", "ann@example.com")
+    assert message["From"] == "alerts@pricealert.test"
+    assert message["To"] == "ann@example.com"
+    assert message["Subject"] == "BTCUSDT is above 50,000.00: your alert fired"
+    assert message["Message-ID"] == "<alert-42@pricealert.test>"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    for body in (text.get_content(), html.get_content()):
+        assert "BTCUSDT" in body
+        assert "50,012.50" in body
+        assert "at or above" in body
+        assert "2026-11-25 12:34:56 UTC" in body
+    assert b"\r\n" in mail.raw
+    assert b"\n" not in mail.raw.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("price", "shown"),
+    [
+        ("50000", "50,000.00"),
+        ("50000.5", "50,000.50"),
+        ("0.00000123", "0.00000123"),
+        ("1234567.12345678", "1,234,567.12345678"),
+    ],
+)
+def test_prices_are_grouped_with_at_least_two_decimals(price: str, shown: str) -> None:
+    assert format_price(Decimal(price)) == shown
+
+
+def test_values_are_escaped_in_the_html_part() -> None:
+    mail = MailRenderer("a@pricealert.test").render(alert(1, symbol="<b>X</b>"))
+    html = parsed(mail.raw).get_body(("html",))
+    assert html is not None
+    assert "&lt;b&gt;X&lt;/b&gt;" in html.get_content()
+    assert "<b>X</b>" not in html.get_content()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"target_price": "lots"},
+        {"triggered_price": "NaN"},
+        {"triggered_at": "yesterday"},
+        {"trigger_condition": "sideways"},
+        {"email": "no-at-sign"},
+        {"email": "a@example.com\r\nBcc: everyone@example.com"},
+    ],
+)
+def test_an_alert_that_cannot_become_a_mail_is_malformed(fields: dict[str, str]) -> None:
+    with pytest.raises(MalformedAlert):
+        MailRenderer("a@pricealert.test").render(alert(1, **fields))
+
+
+def test_templates_can_be_replaced_and_may_hold_any_language(tmp_path: Path) -> None:
+    (tmp_path / "subject.txt").write_text("$symbol a franchi $target ✓\n", encoding="utf-8")
+    (tmp_path / "body.txt").write_text("Prix : $price — alerte n°$alert_id\n", encoding="utf-8")
+    (tmp_path / "body.html").write_text("<p>Prix : $price</p>\n", encoding="utf-8")
+    mail = MailRenderer("a@pricealert.test", str(tmp_path)).render(alert(3))
+    message = parsed(mail.raw)
+    assert message["Subject"] == "BTCUSDT a franchi 50,000.00 ✓"
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert text.get_content().strip() == "Prix : 50,012.50 — alerte n°3"
+    assert mail.raw.isascii()  # encoded for any server
+
+
+def test_a_template_folder_missing_a_file_fails_at_start(tmp_path: Path) -> None:
+    (tmp_path / "subject.txt").write_text("$symbol\n")
+    with pytest.raises(SettingsError, match=r"NOTIFIER_TEMPLATES.*body\.txt, body\.html"):
+        MailRenderer("a@pricealert.test", str(tmp_path))

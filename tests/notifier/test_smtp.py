@@ -1,0 +1,60 @@
+"""The SMTP pool against a real aiosmtpd server: what counts as transient, what as permanent."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.mail import MailRenderer
+from notifier.smtp import PermanentSendError, SmtpPool, SmtpSettings, TransientSendError
+from tests.notifier.conftest import alert
+from tests.smtp_sink import SmtpSink
+
+RENDERER = MailRenderer("alerts@pricealert.test")
+
+
+def pool_for(sink: SmtpSink) -> SmtpPool:
+    return SmtpPool(SmtpSettings("127.0.0.1", sink.port, timeout_seconds=5), 2)
+
+
+async def test_a_refused_recipient_is_permanent_and_the_pool_goes_on(smtp_sink: SmtpSink) -> None:
+    smtp_sink.behaviour.refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
+    pool = pool_for(smtp_sink)
+    with pytest.raises(PermanentSendError, match="550"):
+        await pool.send(RENDERER.render(alert(1, "gone@example.com")))
+    await pool.send(RENDERER.render(alert(2)))
+    await pool.close()
+    assert smtp_sink.alert_ids == [2]
+
+
+async def test_a_deferred_recipient_is_transient(smtp_sink: SmtpSink) -> None:
+    smtp_sink.behaviour.defer_everything = "452 4.2.2 mailbox full"
+    pool = pool_for(smtp_sink)
+    with pytest.raises(TransientSendError, match="452"):
+        await pool.send(RENDERER.render(alert(1)))
+    await pool.close()
+
+
+async def test_a_server_that_is_away_is_transient_and_its_return_is_noticed(
+    smtp_sink: SmtpSink,
+) -> None:
+    pool = pool_for(smtp_sink)
+    await pool.send(RENDERER.render(alert(1)))
+    smtp_sink.stop()
+    with pytest.raises(TransientSendError):
+        await pool.send(RENDERER.render(alert(2)))
+    smtp_sink.start()
+    await pool.send(RENDERER.render(alert(3)))
+    await pool.close()
+    assert smtp_sink.alert_ids == [1, 3]
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
+    smtp_sink: SmtpSink,
+) -> None:
+    pool = pool_for(smtp_sink)
+    await pool.send(RENDERER.render(alert(1)))
+    smtp_sink.stop()  # drops the kept connection, as a server closing idle ones does
+    smtp_sink.start()
+    await pool.send(RENDERER.render(alert(2)))  # no error: no retry queue for this
+    await pool.close()
+    assert smtp_sink.alert_ids == [1, 2]
