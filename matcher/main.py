@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from matcher.feeds import ReplayFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
+from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings, Shard
 
 log = logging.getLogger("pricealert.matcher")
@@ -25,12 +24,8 @@ async def run_matcher(
     publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
     await publisher.open()
     matcher = Matcher(settings.require_database_url(), shard, publisher)
-    if metrics_port is not None:
-        matcher.metrics.serve(metrics_port)
-        log.info("metrics served", extra={"url": f"http://127.0.0.1:{metrics_port}/metrics"})
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, matcher.stop)
+    serve_metrics(matcher.metrics, metrics_port)
+    stop_on_signals(matcher.stop)
     feed = ReplayFeed(replay)
     log.info("matcher starting", extra={"shard": str(shard), "feed": f"replay {replay}"})
     try:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool, SmtpSettings
 from shared.db import create_pool
+from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings
 
 log = logging.getLogger("pricealert.notifier")
@@ -49,12 +48,8 @@ async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
         retry_delays=settings.notifier_retry_delays,
         prefetch=settings.notifier_prefetch,
     )
-    if metrics_port is not None:
-        notifier.metrics.serve(metrics_port)
-        log.info("metrics served", extra={"url": f"http://127.0.0.1:{metrics_port}/metrics"})
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, notifier.stop)
+    serve_metrics(notifier.metrics, metrics_port)
+    stop_on_signals(notifier.stop)
     log.info(
         "notifier starting",
         extra={
