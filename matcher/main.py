@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from matcher.binance.feed import BinanceFeed
 from matcher.feeds import ReplayFeed
 from matcher.publisher import RabbitPublisher
-from matcher.service import Matcher
+from matcher.service import Feed, Matcher
 from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings, Shard
 
@@ -16,21 +17,23 @@ log = logging.getLogger("pricealert.matcher")
 async def run_matcher(
     settings: Settings, shard: Shard, replay: str | None, metrics_port: int | None
 ) -> int:
-    if replay is None:
-        log.error(
-            "the live Binance feed is not built yet: give --replay FILE (one trade JSON a line)"
-        )
-        return 2
     publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
     await publisher.open()
     matcher = Matcher(settings.require_database_url(), shard, publisher)
     serve_metrics(matcher.metrics, metrics_port)
     stop_on_signals(matcher.stop)
-    feed = ReplayFeed(replay)
-    log.info("matcher starting", extra={"shard": str(shard), "feed": f"replay {replay}"})
+    feed: Feed
+    if replay is None:
+        feed = BinanceFeed(settings.binance_ws_url)
+        source = f"Binance {settings.binance_ws_url}"
+    else:
+        feed = ReplayFeed(replay)
+        source = f"replay {replay}"
+    log.info("matcher starting", extra={"shard": str(shard), "feed": source})
     try:
         await matcher.run(feed)
     finally:
         await publisher.close()
-    log.info("replay finished", extra={"trades": feed.replayed, "skipped_lines": feed.skipped})
+    if isinstance(feed, ReplayFeed):
+        log.info("replay finished", extra={"trades": feed.replayed, "skipped_lines": feed.skipped})
     return 0

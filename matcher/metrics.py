@@ -93,3 +93,12 @@ class _MatcherCollector(Collector):
             "Crossed alerts waiting for the claim statement.",
             value=matcher.pipeline.pending,
         )
+        feed = matcher.feed
+        for name, documentation in (
+            ("reconnects", "Feed connections re-established or attempts that failed."),
+            ("messages", "Frames received from the feed."),
+            ("malformed", "Frames the feed could not read (counted and skipped)."),
+        ):
+            count = getattr(feed, name, None)
+            if isinstance(count, int):
+                yield CounterMetricFamily(f"pricealert_feed_{name}", documentation, value=count)

@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import AsyncIterable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import psycopg
 
@@ -30,7 +31,18 @@ from shared.settings import Shard
 
 log = logging.getLogger(__name__)
 
-Feed = AsyncIterable[tuple[str, float]]
+
+class PushFeed(Protocol):
+    """A feed that calls ``Matcher.tick`` itself (the live Binance feed: one call per frame,
+    no queue between the socket and the book)."""
+
+    async def drive(self, sink: Matcher) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+# A feed is an async iterable of (symbol, price) trades, or a PushFeed.
+Feed = AsyncIterable[tuple[str, float]] | PushFeed
 
 
 class Matcher:
@@ -66,6 +78,7 @@ class Matcher:
         self._stopping = False
         self.ticks = 0
         self.resyncs = 0
+        self.feed: Feed | None = None  # the one being run, for its metrics
 
     @property
     def book(self) -> AlertBook:
@@ -74,6 +87,7 @@ class Matcher:
     async def run(self, feed: Feed) -> None:
         """Match ``feed`` until it ends or ``stop()`` is called; then finish the claims and
         publishes in flight and return."""
+        self.feed = feed
         await self._pool.open(wait=True)
         self.pipeline.start()
         helpers = [asyncio.create_task(self._follow_changes(), name="follow-changes")]
@@ -128,7 +142,24 @@ class Matcher:
         if self._tick_task is not None:
             self._tick_task.cancel()
 
+    def tick(self, symbol: str, price: float) -> None:
+        """One trade, from a push feed. No I/O, no waiting."""
+        self.ticks += 1
+        crossed = self._book.match(symbol, price)
+        if crossed:
+            self.pipeline.offer(crossed, price, datetime.now(UTC))
+
+    def symbols(self) -> list[str]:
+        """The symbols with at least one live alert in this shard: what to subscribe to."""
+        return list(self._book.symbols)
+
     async def _tick_loop(self, feed: Feed) -> None:
+        if not isinstance(feed, AsyncIterable):
+            try:
+                await feed.drive(self)
+            finally:
+                feed.stop()
+            return
         pipeline = self.pipeline
         async for symbol, price in feed:
             self.ticks += 1

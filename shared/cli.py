@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     matcher = commands.add_parser("matcher", help="run one matcher replica")
     matcher.add_argument("--shard", help="I/N: this replica's shard (default MATCHER_SHARD or 0/1)")
     matcher.add_argument(
-        "--replay", metavar="FILE", help="match the trades in FILE (one JSON a line; - for stdin)"
+        "--replay",
+        metavar="FILE",
+        help="match the trades in FILE (one JSON a line; - for stdin) instead of live Binance",
     )
     matcher.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics here (MATCHER_METRICS_PORT)"

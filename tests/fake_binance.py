@@ -1,0 +1,174 @@
+"""A fake Binance market-data WebSocket server for the tests, speaking the real protocol on
+loopback: raw (``/ws/<stream>``) and combined (``/stream?streams=a/b``) paths, SUBSCRIBE,
+UNSUBSCRIBE and LIST_SUBSCRIPTIONS, Binance's limits (1024 streams a connection, 5 incoming
+messages a second), pings answered, and faults on demand: abrupt drops, silent stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+
+MAX_STREAMS = 1024
+MAX_INCOMING_PER_SECOND = 5
+
+
+@dataclass
+class Client:
+    transport: WSTransport
+    combined: bool
+    streams: set[str] = field(default_factory=set)
+    incoming: deque[float] = field(default_factory=deque)  # times of the last messages
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeBinance:
+    def __init__(self) -> None:
+        self.clients: list[Client] = []
+        self.connections = 0  # accepted over the server's life
+        self.rate_violations = 0
+        self.stalled = False  # no pongs, no data: a connection that went silent
+        self.changed = asyncio.Event()  # set on every connect, disconnect and (un)subscribe
+        self._server: asyncio.Server | None = None
+        self._trade_id = 0
+
+    async def start(self) -> None:
+        self._server = await ws_create_server(
+            lambda request: _ServerListener(self, request),
+            "127.0.0.1",
+            0,
+            enable_auto_pong=False,  # answered by hand, so that a stall can withhold them
+        )
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        self.drop_all()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def subscribed(self) -> set[str]:
+        return {stream for client in self.clients for stream in client.streams}
+
+    async def until(self, condition: Any, timeout: float = 15) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+    def trade(self, symbol: str, price: str, kind: str = "aggTrade") -> int:
+        """Send one trade to every client subscribed to it; how many got it."""
+        self._trade_id += 1
+        now = int(time.time() * 1000)
+        stream = f"{symbol.lower()}@{kind}"
+        data: dict[str, Any] = {"e": kind, "E": now, "s": symbol, "p": price, "q": "0.1"}
+        data |= {"a": self._trade_id, "f": self._trade_id, "l": self._trade_id}
+        data |= {"T": now, "m": True, "M": True}
+        return self.send_event(stream, data)
+
+    def send_event(self, stream: str, data: Any) -> int:
+        sent = 0
+        for client in self.clients:
+            if stream in client.streams and not self.stalled:
+                payload = {"stream": stream, "data": data} if client.combined else data
+                client.transport.send(WSMsgType.TEXT, orjson.dumps(payload))
+                sent += 1
+        return sent
+
+    def send_raw(self, payload: bytes) -> None:
+        """Any bytes, as one text frame, to every client."""
+        for client in self.clients:
+            client.transport.send(WSMsgType.TEXT, payload)
+
+    def drop_all(self) -> None:
+        """Cut every connection without a close frame, as a network failure does."""
+        for client in list(self.clients):
+            client.transport.disconnect(graceful=False)
+
+
+class _ServerListener(WSListener):
+    def __init__(self, server: FakeBinance, request: WSUpgradeRequest) -> None:
+        self._server = server
+        self._path = request.path.decode()
+        self._client: Client | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        parts = urlsplit(self._path)
+        client = Client(transport, combined=parts.path.startswith("/stream"))
+        if parts.path.startswith("/ws/"):
+            client.streams.update(parts.path[4:].split("/"))
+        for streams in parse_qs(parts.query).get("streams", []):
+            client.streams.update(s for s in streams.split("/") if s)
+        self._client = client
+        self._server.clients.append(client)
+        self._server.connections += 1
+        self._server.changed.set()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._client in self._server.clients:
+            self._server.clients.remove(self._client)
+        self._server.changed.set()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        client = self._client
+        assert client is not None
+        if frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if not self._within_rate(client):
+            return
+        if frame.msg_type == WSMsgType.PING:
+            if not self._server.stalled:
+                transport.send_pong(frame.get_payload_as_bytes())
+            return
+        if frame.msg_type != WSMsgType.TEXT:
+            return
+        try:
+            request = orjson.loads(frame.get_payload_as_bytes())
+            method, request_id = request["method"], request["id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            transport.send(WSMsgType.TEXT, b'{"code": 3, "msg": "Invalid JSON"}')
+            return
+        client.requests.append(request)
+        params = request.get("params", [])
+        if method == "SUBSCRIBE":
+            if len(client.streams | set(params)) > MAX_STREAMS:
+                reply = {"error": {"code": 2, "msg": "too many streams"}, "id": request_id}
+                transport.send(WSMsgType.TEXT, orjson.dumps(reply))
+                return
+            client.streams.update(params)
+            transport.send(WSMsgType.TEXT, orjson.dumps({"result": None, "id": request_id}))
+        elif method == "UNSUBSCRIBE":
+            client.streams.difference_update(params)
+            transport.send(WSMsgType.TEXT, orjson.dumps({"result": None, "id": request_id}))
+        elif method == "LIST_SUBSCRIPTIONS":
+            reply = {"result": sorted(client.streams), "id": request_id}
+            transport.send(WSMsgType.TEXT, orjson.dumps(reply))
+        else:
+            reply = {"error": {"code": 1, "msg": f"unknown method {method}"}, "id": request_id}
+            transport.send(WSMsgType.TEXT, orjson.dumps(reply))
+        self._server.changed.set()
+
+    def _within_rate(self, client: Client) -> bool:
+        """Binance's limit: more than 5 incoming messages in a second disconnects."""
+        now = time.monotonic()
+        client.incoming.append(now)
+        while client.incoming and client.incoming[0] < now - 1:
+            client.incoming.popleft()
+        if len(client.incoming) > MAX_INCOMING_PER_SECOND:
+            self._server.rate_violations += 1
+            client.transport.disconnect(graceful=False)
+            return False
+        return True

@@ -1,0 +1,238 @@
+"""The Binance feed against a fake Binance server on loopback that speaks the real protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import orjson
+import pytest
+from picows import WSMsgType
+from psycopg_pool import AsyncConnectionPool
+
+from matcher.binance.feed import BinanceFeed, stream_name
+from matcher.publisher import RabbitPublisher
+from matcher.service import Matcher
+from shared.settings import Shard
+from tests.fake_binance import MAX_STREAMS, FakeBinance
+from tests.matcher.test_service import insert_alert, received
+
+FAST = {
+    "ping_idle_seconds": 0.3,
+    "ping_reply_seconds": 0.3,
+    "backoff_base_seconds": 0.05,
+    "backoff_cap_seconds": 0.2,
+}
+
+
+class RecordingSink:
+    """Stands in for the matcher: a set of symbols, and the trades it was given."""
+
+    def __init__(self, symbols: set[str]) -> None:
+        self._symbols = set(symbols)
+        self.ready = asyncio.Event()
+        self.book_changed = asyncio.Event()
+        self.trades: list[tuple[str, float]] = []
+        self.arrived = asyncio.Event()
+
+    def tick(self, symbol: str, price: float) -> None:
+        self.trades.append((symbol, price))
+        self.arrived.set()
+
+    def symbols(self) -> list[str]:
+        return sorted(self._symbols)
+
+    def change(self, symbols: set[str]) -> None:
+        self._symbols = set(symbols)
+        self.book_changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(15):
+            while len(self.trades) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    server = FakeBinance()
+    await server.start()
+    yield server
+    await server.close()
+
+
+Start = Callable[..., "asyncio.Future[tuple[BinanceFeed, RecordingSink]]"]
+
+
+@pytest.fixture
+async def start_feed(
+    fake: FakeBinance,
+) -> AsyncIterator[Callable[..., asyncio.Task[None]]]:
+    running: list[tuple[BinanceFeed, asyncio.Task[None]]] = []
+
+    def start(feed: BinanceFeed, sink: RecordingSink) -> asyncio.Task[None]:
+        task = asyncio.create_task(feed.drive(sink))  # type: ignore[arg-type]
+        running.append((feed, task))
+        return task
+
+    yield start
+    for feed, task in running:
+        feed.stop()
+        await asyncio.wait_for(task, 10)
+
+
+def streams(*symbols: str) -> set[str]:
+    return {stream_name(symbol) for symbol in symbols}
+
+
+async def test_trades_of_the_subscribed_symbols_reach_the_sink(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
+    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
+    assert all(client.combined for client in fake.clients)
+    fake.trade("BTCUSDT", "50000.10")
+    fake.trade("ETHUSDT", "3000.5")
+    fake.trade("BNBUSDT", "600")  # not subscribed: never sent
+    await sink.until(2)
+    assert sink.trades == [("BTCUSDT", 50000.10), ("ETHUSDT", 3000.5)]
+
+
+async def test_subscriptions_follow_the_book(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    sink.change({"ETHUSDT", "BNBUSDT"})
+    await fake.until(lambda: fake.subscribed() == streams("ETHUSDT", "BNBUSDT"))
+    methods = [request["method"] for client in fake.clients for request in client.requests]
+    assert methods == ["SUBSCRIBE", "UNSUBSCRIBE"]  # one batched request each way
+    assert fake.connections == 1
+
+
+async def test_a_dropped_connection_reconnects_resubscribes_and_reports_the_gap(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    gaps: list[tuple[str, float, float]] = []
+    sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
+    feed = BinanceFeed(fake.url, on_gap=lambda *gap: gaps.append(gap), **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
+    fake.drop_all()
+    await fake.until(lambda: fake.connections == 2 and len(fake.subscribed()) == 2)
+    fake.trade("ETHUSDT", "3001")
+    await sink.until(1)
+    assert len(gaps) == 1
+    name, started, ended = gaps[0]
+    assert name == "binance-0"
+    assert started <= ended
+    assert feed.reconnects >= 1
+
+
+async def test_a_silent_connection_is_treated_as_dead(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    fake.stalled = True  # no pong, no data: the client's ping goes unanswered
+    await fake.until(lambda: fake.connections >= 2)
+    fake.stalled = False
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    await fake.until(lambda: fake.trade("BTCUSDT", "1") > 0)
+    await sink.until(1)
+
+
+async def test_malformed_frames_are_counted_and_skipped_without_a_reconnect(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    feed = BinanceFeed(fake.url, **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    fake.send_raw(b"{not json")
+    fake.send_raw(b'{"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "s": "BTCUSDT"}}')
+    fake.send_raw(b'{"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "p": "x", "s": "X"}}')
+    fake.trade("BTCUSDT", "42")
+    await sink.until(1)
+    assert sink.trades == [("BTCUSDT", 42.0)]
+    assert feed.malformed == 3
+    assert fake.connections == 1
+
+
+async def test_a_trade_split_over_frames_is_reassembled(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    payload = orjson.dumps(
+        {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "s": "BTCUSDT", "p": "7.5"}}
+    )
+    (client,) = fake.clients
+    client.transport.send(WSMsgType.TEXT, payload[:20], fin=False)
+    client.transport.send(WSMsgType.CONTINUATION, payload[20:40], fin=False)
+    client.transport.send(WSMsgType.CONTINUATION, payload[40:], fin=True)
+    await sink.until(1)
+    assert sink.trades == [("BTCUSDT", 7.5)]
+
+
+async def test_a_server_shutdown_announcement_makes_it_reconnect(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    fake.send_event("btcusdt@aggTrade", {"e": "serverShutdown", "E": 1})
+    await fake.until(lambda: fake.connections == 2 and fake.subscribed() == streams("BTCUSDT"))
+
+
+async def test_more_than_1024_symbols_spread_over_connections_within_the_rate_limit(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    symbols = {f"S{i:04d}USDT" for i in range(1500)}
+    sink = RecordingSink(symbols)
+    # Pings count against Binance's 5 messages a second too: at production idle times.
+    feed = BinanceFeed(fake.url, **(FAST | {"ping_idle_seconds": 10, "ping_reply_seconds": 10}))
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams(*symbols), timeout=30)
+    assert len(fake.clients) == 2
+    assert all(len(client.streams) <= MAX_STREAMS for client in fake.clients)
+    assert fake.rate_violations == 0
+    assert all(len(orjson.dumps(r)) < 4096 for c in fake.clients for r in c.requests)
+
+
+@pytest.mark.usefixtures("clean_tables")
+async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
+    fake: FakeBinance,
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    crossed = await insert_alert(pool, "BTCUSDT", "above", "50000")
+    await insert_alert(pool, "ETHUSDT", "below", "2000")
+    publisher = RabbitPublisher(rabbitmq_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher)
+    task = asyncio.create_task(matcher.run(BinanceFeed(fake.url, **FAST)))
+    try:
+        await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
+        fake.trade("BTCUSDT", "49999.99")
+        fake.trade("BTCUSDT", "50000.00")
+        async with asyncio.timeout(15):
+            while matcher.pipeline.counters.published < 1:
+                matcher.pipeline.progress.clear()
+                await matcher.pipeline.progress.wait()
+        # The book lost its only BTCUSDT alert: the feed lets go of the stream.
+        await fake.until(lambda: fake.subscribed() == streams("ETHUSDT"))
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, 15)
+        await publisher.close()
+    (message,) = await received(rabbitmq_url, queue_name)
+    assert message["alert_id"] == crossed
+    assert Decimal(message["triggered_price"]) == Decimal("50000")
