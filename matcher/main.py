@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from matcher.binance.feed import BinanceFeed
+from matcher.binance.rest import BinanceRest
 from matcher.feeds import ReplayFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Feed, Matcher
@@ -23,8 +24,10 @@ async def run_matcher(
     serve_metrics(matcher.metrics, metrics_port)
     stop_on_signals(matcher.stop)
     feed: Feed
+    rest = None
     if replay is None:
-        feed = BinanceFeed(settings.binance_ws_url)
+        rest = BinanceRest(settings.binance_rest_url)
+        feed = BinanceFeed(settings.binance_ws_url, rest=rest)
         source = f"Binance {settings.binance_ws_url}"
     else:
         feed = ReplayFeed(replay)
@@ -34,6 +37,8 @@ async def run_matcher(
         await matcher.run(feed)
     finally:
         await publisher.close()
+        if rest is not None:
+            await rest.close()
     if isinstance(feed, ReplayFeed):
         log.info("replay finished", extra={"trades": feed.replayed, "skipped_lines": feed.skipped})
     return 0

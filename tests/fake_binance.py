@@ -1,7 +1,11 @@
-"""A fake Binance market-data WebSocket server for the tests, speaking the real protocol on
-loopback: raw (``/ws/<stream>``) and combined (``/stream?streams=a/b``) paths, SUBSCRIBE,
+"""A fake Binance for the tests, speaking the real protocol on loopback.
+
+WebSocket: raw (``/ws/<stream>``) and combined (``/stream?streams=a/b``) paths, SUBSCRIBE,
 UNSUBSCRIBE and LIST_SUBSCRIPTIONS, Binance's limits (1024 streams a connection, 5 incoming
-messages a second), pings answered, and faults on demand: abrupt drops, silent stalls."""
+messages a second), pings answered, and faults on demand: abrupt drops, silent stalls.
+
+REST, on the same port: ``exchangeInfo``, ``ticker/price`` and 1-minute ``klines``, with a
+429 (``Retry-After``) on demand."""
 
 from __future__ import annotations
 
@@ -13,7 +17,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+from picows import (
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+    ws_create_server,
+)
 
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_SECOND = 5
@@ -37,10 +50,15 @@ class FakeBinance:
         self.changed = asyncio.Event()  # set on every connect, disconnect and (un)subscribe
         self._server: asyncio.Server | None = None
         self._trade_id = 0
+        self.listed = {"BTCUSDT", "ETHUSDT", "BNBUSDT"}  # what exchangeInfo says trades
+        self.prices: dict[str, str] = {}  # the last trade's price, for ticker/price
+        self.klines: dict[str, list[tuple[int, str, str]]] = {}  # (open ms, high, low)
+        self.rate_limit_next = 0  # REST requests still to answer 429
+        self.rest_requests: list[str] = []
 
     async def start(self) -> None:
         self._server = await ws_create_server(
-            lambda request: _ServerListener(self, request),
+            self._route,
             "127.0.0.1",
             0,
             enable_auto_pong=False,  # answered by hand, so that a stall can withhold them
@@ -58,6 +76,47 @@ class FakeBinance:
             self._server.close()
             await self._server.wait_closed()
 
+    def _route(self, request: WSUpgradeRequest) -> Any:
+        if "upgrade" in request.headers:
+            return _ServerListener(self, request)
+        return WSUpgradeResponseWithListener(self._rest(request.path.decode()), None)
+
+    def _rest(self, path: str) -> Any:
+        self.rest_requests.append(path)
+        if self.rate_limit_next:
+            self.rate_limit_next -= 1
+            return WSUpgradeResponse.create_error_response(
+                429, b'{"code": -1003, "msg": "Too many requests"}', {"Retry-After": "0.1"}
+            )
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.path == "/api/v3/exchangeInfo":
+            body: Any = {"symbols": [{"symbol": s, "status": "TRADING"} for s in self.listed]}
+        elif parts.path == "/api/v3/ticker/price":
+            wanted = orjson.loads(query["symbols"])
+            body = [{"symbol": s, "price": self.prices[s]} for s in wanted if s in self.prices]
+        elif parts.path == "/api/v3/klines":
+            start, end = int(query["startTime"]), int(query["endTime"])
+            body = [
+                [at, "0", high, low, "0", "1", at + 59_999]
+                for at, high, low in self.klines.get(query["symbol"], [])
+                if start <= at <= end
+            ]
+        else:
+            return WSUpgradeResponse.create_error_response(404, b'{"code": -1}')
+        return WSUpgradeResponse.create_ok_response(
+            orjson.dumps(body), {"Content-Type": "application/json"}
+        )
+
+    def traded_meanwhile(self, symbol: str, high: str, low: str) -> None:
+        """A 1-minute kline for the current minute: what traded while a client was away."""
+        minute = int(time.time() * 1000) // 60_000 * 60_000
+        self.klines.setdefault(symbol, []).append((minute, high, low))
+
+    @property
+    def rest_url(self) -> str:
+        return self.url.replace("ws://", "http://")
+
     def subscribed(self) -> set[str]:
         return {stream for client in self.clients for stream in client.streams}
 
@@ -70,6 +129,7 @@ class FakeBinance:
     def trade(self, symbol: str, price: str, kind: str = "aggTrade") -> int:
         """Send one trade to every client subscribed to it; how many got it."""
         self._trade_id += 1
+        self.prices[symbol] = price
         now = int(time.time() * 1000)
         stream = f"{symbol.lower()}@{kind}"
         data: dict[str, Any] = {"e": kind, "E": now, "s": symbol, "p": price, "q": "0.1"}

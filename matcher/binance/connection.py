@@ -55,7 +55,7 @@ class StreamConnection:
             raise ValueError("ping_reply_seconds must not exceed ping_idle_seconds")
         self._base_url = base_url.rstrip("/")
         self._on_trade = on_trade
-        self._on_gap = on_gap
+        self.on_gap = on_gap
         self.name = name
         self._log = {"connection": name}
         self._ping_idle = ping_idle_seconds
@@ -168,8 +168,8 @@ class StreamConnection:
     def _connected(self, transport: WSTransport) -> None:
         self._transport = transport
         now = time.time()
-        if self._down_since is not None and self._on_gap is not None and self.connects > 0:
-            self._on_gap(self._down_since, now)
+        if self._down_since is not None and self.on_gap is not None and self.connects > 0:
+            self.on_gap(self._down_since, now)
         self._down_since = None
         self._subscribed = {s for s in self.wanted if s in self._initial}
         self.connects += 1

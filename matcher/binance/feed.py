@@ -2,6 +2,16 @@
 many combined-stream connections as 1,024 streams each require, following the book as symbols
 gain their first alert or lose their last.
 
+With a REST client it also makes sure no crossing is missed:
+
+- a newly followed symbol is seeded with its current price (``ticker/price``), so an alert whose
+  target the market already passed fires at once;
+- after any outage of a connection, the 1-minute klines covering the gap give each of its
+  symbols the range that traded meanwhile, and its high and low are fed as two ticks: every
+  alert with a target inside that range fires (once: the claim sees to that), at the high or
+  the low as its triggered price;
+- symbols Binance does not trade (``exchangeInfo``) are reported once and not subscribed.
+
 ``aggTrade`` rather than ``trade``: an aggregate trade is one taker order's fills at one price,
 so every price that traded still arrives, in fewer messages (a cascade that sweeps a book sends
 one message per price level instead of one per fill).
@@ -11,19 +21,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from matcher.binance.connection import MAX_STREAMS, OnGap, StreamConnection
 from matcher.binance.listener import OnTrade
+from matcher.binance.rest import BinanceRest, RateLimited
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 STREAM_KIND = "aggTrade"
 
 
+GAP_MARGIN_SECONDS = 5.0  # trades just before a drop may not have arrived either
+RETRIES = 5
+
+
 def stream_name(symbol: str) -> str:
     return f"{symbol.lower()}@{STREAM_KIND}"
+
+
+def _symbol_of(stream: str) -> str:
+    return stream.partition("@")[0].upper()
+
+
+async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None:
+    """``call()``, retried on failure with growing waits (Binance's own when rate-limited)."""
+    for attempt in range(RETRIES):
+        try:
+            return await call()
+        except RateLimited as exc:
+            log.warning("Binance rate limit", extra={"what": what, "retry_in_s": exc.retry_after})
+            await asyncio.sleep(exc.retry_after)
+        except Exception as exc:
+            delay = min(30.0, 0.5 * 2**attempt)
+            log.warning(
+                "Binance REST call failed",
+                extra={"what": what, "error": repr(exc), "retry_in_s": delay},
+            )
+            await asyncio.sleep(delay)
+    log.error("Binance REST call given up", extra={"what": what, "tries": RETRIES})
+    return None
 
 
 class TradeSink(Protocol):
@@ -43,6 +84,7 @@ class BinanceFeed:
         ws_url: str,
         *,
         streams_per_connection: int = MAX_STREAMS,
+        rest: BinanceRest | None = None,
         on_gap: Callable[[str, float, float], None] | None = None,
         **connection_options: Any,
     ) -> None:
@@ -55,6 +97,14 @@ class BinanceFeed:
         self._placement: dict[str, StreamConnection] = {}  # stream -> its connection
         self._on_trade: OnTrade | None = None
         self._stopping = asyncio.Event()
+        self._rest = rest
+        self._trading: set[str] | None = None  # None: not known, subscribe to everything
+        self._unknown_reported: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self.unknown_symbols = 0
+        self.gaps_recovered = 0
+        self.seeded = 0
+        self.recovered = asyncio.Event()  # set after each gap's recovery
 
     @property
     def streams(self) -> set[str]:
@@ -63,6 +113,8 @@ class BinanceFeed:
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
         self._on_trade = sink.tick
+        if self._rest is not None:
+            await self._load_trading_symbols(self._rest)
         follow = asyncio.create_task(self._follow(sink))
         try:
             await self._stopping.wait()
@@ -70,7 +122,9 @@ class BinanceFeed:
             follow.cancel()
             for connection in self.connections:
                 connection.stop()
-            await asyncio.gather(*self._tasks, follow, return_exceptions=True)
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._tasks, *self._background, follow, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -85,8 +139,9 @@ class BinanceFeed:
     def set_symbols(self, symbols: Iterable[str]) -> None:
         """Carry exactly the streams of ``symbols``. A stream keeps its connection while it is
         wanted; new ones fill the connections with room, then open new connections."""
-        wanted = {stream_name(symbol) for symbol in symbols}
+        wanted = {stream_name(symbol) for symbol in self._tradable(symbols)}
         changed: set[StreamConnection] = set()
+        added: list[str] = []
         for stream in set(self._placement) - wanted:
             changed.add(self._placement.pop(stream))
         counts = {id(c): 0 for c in self.connections}
@@ -102,6 +157,7 @@ class BinanceFeed:
             self._placement[stream] = connection
             counts[id(connection)] += 1
             changed.add(connection)
+            added.append(stream)
         for connection in changed:
             connection.set_streams(s for s, c in self._placement.items() if c is connection)
         if changed:
@@ -109,6 +165,72 @@ class BinanceFeed:
                 "Binance streams",
                 extra={"streams": len(self._placement), "connections": len(self.connections)},
             )
+        if added and self._rest is not None:
+            self._in_background(self._seed(self._rest, [_symbol_of(s) for s in added]))
+
+    def _tradable(self, symbols: Iterable[str]) -> list[str]:
+        if self._trading is None:
+            return list(symbols)
+        tradable = []
+        for symbol in symbols:
+            if symbol in self._trading:
+                tradable.append(symbol)
+            elif symbol not in self._unknown_reported:
+                self._unknown_reported.add(symbol)
+                self.unknown_symbols += 1
+                log.warning(
+                    "Binance does not trade this symbol: not followed", extra={"symbol": symbol}
+                )
+        return tradable
+
+    async def _load_trading_symbols(self, rest: BinanceRest) -> None:
+        try:
+            self._trading = await rest.trading_symbols()
+        except Exception as exc:
+            log.warning(
+                "could not list Binance's symbols: following every symbol of the book",
+                extra={"error": repr(exc)},
+            )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _seed(self, rest: BinanceRest, symbols: list[str]) -> None:
+        """Each newly followed symbol's current price, as a tick."""
+        prices = await _with_retries(lambda: rest.prices(symbols), "seed prices")
+        assert self._on_trade is not None
+        for symbol, price in (prices or {}).items():
+            self._on_trade(symbol, price)
+            self.seeded += 1
+
+    def _recover_gap(self, connection: StreamConnection, started: float, ended: float) -> None:
+        if self._rest is not None:
+            symbols = [_symbol_of(stream) for stream in connection.wanted]
+            self._in_background(self._recover(self._rest, symbols, started, ended))
+
+    async def _recover(
+        self, rest: BinanceRest, symbols: list[str], started: float, ended: float
+    ) -> None:
+        """Feed the high and low that traded during an outage, symbol by symbol."""
+        start_ms = int((started - GAP_MARGIN_SECONDS) * 1000)
+        end_ms = int(ended * 1000)
+        assert self._on_trade is not None
+        for symbol in symbols:
+            traded = await _with_retries(
+                partial(rest.traded_range, symbol, start_ms, end_ms), f"klines of {symbol}"
+            )
+            if traded is not None:
+                low, high = traded
+                self._on_trade(symbol, high)
+                self._on_trade(symbol, low)
+        self.gaps_recovered += 1
+        self.recovered.set()
+        log.info(
+            "Binance gap recovered from klines",
+            extra={"symbols": len(symbols), "gap_s": round(ended - started, 3)},
+        )
 
     def _open_connection(self) -> StreamConnection:
         name = f"binance-{len(self.connections)}"
@@ -123,6 +245,8 @@ class BinanceFeed:
         connection = StreamConnection(
             self._ws_url, self._on_trade, name=name, on_gap=on_gap, **self._options
         )
+        if on_gap is None:
+            connection.on_gap = lambda started, ended: self._recover_gap(connection, started, ended)
         self.connections.append(connection)
         self._tasks.append(asyncio.create_task(connection.run(), name=name))
         return connection

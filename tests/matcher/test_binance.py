@@ -12,6 +12,7 @@ from picows import WSMsgType
 from psycopg_pool import AsyncConnectionPool
 
 from matcher.binance.feed import BinanceFeed, stream_name
+from matcher.binance.rest import BinanceRest
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.settings import Shard
@@ -236,3 +237,83 @@ async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
     (message,) = await received(rabbitmq_url, queue_name)
     assert message["alert_id"] == crossed
     assert Decimal(message["triggered_price"]) == Decimal("50000")
+
+
+@pytest.fixture
+async def rest(fake: FakeBinance) -> AsyncIterator[BinanceRest]:
+    client = BinanceRest(fake.rest_url)
+    yield client
+    await client.close()
+
+
+async def test_a_crossing_during_an_outage_is_recovered_from_the_klines(
+    fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
+    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
+    fake.traded_meanwhile("BTCUSDT", high="51000.5", low="48999")
+    fake.rate_limit_next = 1  # the first klines request is answered 429: waited out
+    fake.drop_all()
+    await asyncio.wait_for(feed.recovered.wait(), 15)
+    assert sorted(sink.trades) == [("BTCUSDT", 48999.0), ("BTCUSDT", 51000.5)]
+    assert any(path.startswith("/api/v3/klines?symbol=ETHUSDT") for path in fake.rest_requests)
+
+
+async def test_a_newly_followed_symbol_is_seeded_with_its_current_price(
+    fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    fake.prices["ETHUSDT"] = "3100.25"
+    sink = RecordingSink({"ETHUSDT"})
+    start_feed(BinanceFeed(fake.url, rest=rest, **FAST), sink)
+    await sink.until(1)
+    assert sink.trades == [("ETHUSDT", 3100.25)]
+
+
+async def test_a_symbol_binance_does_not_trade_is_reported_once_and_not_followed(
+    fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT", "NOSUCHUSDT"})
+    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    sink.change({"BTCUSDT", "NOSUCHUSDT", "ETHUSDT"})
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
+    assert feed.unknown_symbols == 1
+
+
+@pytest.mark.usefixtures("clean_tables")
+async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
+    fake: FakeBinance,
+    rest: BinanceRest,
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    crossed = await insert_alert(pool, "BTCUSDT", "above", "50500")
+    await insert_alert(pool, "BTCUSDT", "above", "60000")
+    publisher = RabbitPublisher(rabbitmq_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher)
+    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+        fake.traded_meanwhile("BTCUSDT", high="51000", low="50000")
+        for outage in (1, 2):  # the second outage's klines cover the same minute again
+            fake.drop_all()
+            async with asyncio.timeout(15):
+                while feed.gaps_recovered < outage:
+                    feed.recovered.clear()
+                    await feed.recovered.wait()
+        await matcher.pipeline.drain()
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, 15)
+        await publisher.close()
+    assert feed.gaps_recovered == 2
+    (message,) = await received(rabbitmq_url, queue_name)
+    assert message["alert_id"] == crossed
+    assert Decimal(message["triggered_price"]) == Decimal("51000")
