@@ -105,6 +105,14 @@ class AlertBook:
         """The symbols with at least one alert (a live view)."""
         return self._books.keys()
 
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        """The highest ``below`` target and the lowest ``above`` target of ``symbol`` (-inf and
+        inf where a side is empty): the next prices that would cross something. O(1)."""
+        book = self._books.get(symbol)
+        if book is None:
+            return -math.inf, math.inf
+        return book.highest_below, book.lowest_above
+
     def count(self, symbol: str) -> int:
         """How many alerts ``symbol`` has. O(1)."""
         book = self._books.get(symbol)

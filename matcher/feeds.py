@@ -7,11 +7,16 @@ anything that produces trades (and for tests, which push trades and await their 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import random
 import sys
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import orjson
+
+from matcher.book import AlertBook
 
 _END = ("", 0.0)
 
@@ -115,3 +120,57 @@ def _trade(line: bytes) -> tuple[str, float] | None:
     if not isinstance(symbol, str) or not price > 0:
         return None
     return symbol, price
+
+
+class SimulatedFeed:
+    """Random walks for the symbols in the book, for machines without internet (``--simulate``).
+
+    Each symbol starts halfway between its nearest targets (1% short of the nearest target when
+    only one side has alerts), then moves by a normal step of ``volatility`` of its price every
+    ``interval_seconds``: the alerts near the price fire within minutes.
+    """
+
+    def __init__(
+        self, *, interval_seconds: float = 0.1, volatility: float = 0.002, seed: int | None = None
+    ) -> None:
+        self._interval = interval_seconds
+        self._volatility = volatility
+        self._random = random.Random(seed)
+        self._prices: dict[str, float] = {}
+        self._stopping = asyncio.Event()
+        self.steps = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def drive(self, sink: SimulationSink) -> None:
+        while not self._stopping.is_set():
+            for symbol in sink.symbols():
+                price = self._prices.get(symbol)
+                if price is None:
+                    price = _starting_price(*sink.book.nearest(symbol))
+                price *= 1 + self._random.gauss(0, self._volatility)
+                self._prices[symbol] = price
+                sink.tick(symbol, price)
+            self.steps += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+
+
+class SimulationSink(Protocol):
+    @property
+    def book(self) -> AlertBook: ...
+
+    def tick(self, symbol: str, price: float) -> None: ...
+
+    def symbols(self) -> list[str]: ...
+
+
+def _starting_price(highest_below: float, lowest_above: float) -> float:
+    if math.isfinite(highest_below) and math.isfinite(lowest_above):
+        return (highest_below + lowest_above) / 2
+    if math.isfinite(lowest_above):
+        return lowest_above * 0.99
+    if math.isfinite(highest_below):
+        return highest_below * 1.01
+    return 100.0

@@ -6,7 +6,7 @@ import logging
 
 from matcher.binance.feed import BinanceFeed
 from matcher.binance.rest import BinanceRest
-from matcher.feeds import ReplayFeed
+from matcher.feeds import ReplayFeed, SimulatedFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Feed, Matcher
 from shared.running import serve_metrics, stop_on_signals
@@ -16,7 +16,12 @@ log = logging.getLogger("pricealert.matcher")
 
 
 async def run_matcher(
-    settings: Settings, shard: Shard, replay: str | None, metrics_port: int | None
+    settings: Settings,
+    shard: Shard,
+    replay: str | None,
+    metrics_port: int | None,
+    *,
+    simulate: bool = False,
 ) -> int:
     publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
     await publisher.open()
@@ -25,7 +30,10 @@ async def run_matcher(
     stop_on_signals(matcher.stop)
     feed: Feed
     rest = None
-    if replay is None:
+    if simulate:
+        feed = SimulatedFeed()
+        source = "simulated random walks"
+    elif replay is None:
         rest = BinanceRest(settings.binance_rest_url)
         feed = BinanceFeed(settings.binance_ws_url, rest=rest)
         source = f"Binance {settings.binance_ws_url}"

@@ -96,7 +96,6 @@ class _MatcherCollector(Collector):
         feed = matcher.feed
         for name, documentation in (
             ("reconnects", "Feed connections re-established or attempts that failed."),
-            ("messages", "Frames received from the feed."),
             ("malformed", "Frames the feed could not read (counted and skipped)."),
             ("unknown_symbols", "Symbols of the book that Binance does not trade."),
             ("gaps_recovered", "Outages whose missed trades were recovered from klines."),

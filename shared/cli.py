@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
         help="match the trades in FILE (one JSON a line; - for stdin) instead of live Binance",
     )
     matcher.add_argument(
+        "--simulate",
+        action="store_true",
+        help="random-walk prices for the symbols in the book (no internet needed)",
+    )
+    matcher.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics here (MATCHER_METRICS_PORT)"
     )
     notifier = commands.add_parser("notifier", help="run the email consumer")
@@ -74,7 +79,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
         metrics_port = args.metrics_port or settings.matcher_metrics_port
-        return asyncio.run(run_matcher(settings, shard, args.replay, metrics_port))
+        if args.replay and args.simulate:
+            raise SettingsError("--replay and --simulate are two feeds: give one")
+        return asyncio.run(
+            run_matcher(settings, shard, args.replay, metrics_port, simulate=args.simulate)
+        )
     if args.command == "notifier":
         from notifier.main import run_notifier
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_STREAMS = 1024
 PARAMS_PER_REQUEST = 150  # "btcusdt@aggTrade" and quotes: about 3 KB a request
 REQUESTS_PER_SECOND = 3  # of Binance's 5, leaving room for pings and pongs
+HEALTHY_AFTER_SECONDS = 30.0
 OnGap = Callable[[float, float], None]
 
 
@@ -75,17 +76,12 @@ class StreamConnection:
         self._down_since: float | None = time.time()
         self.connects = 0
         self.failed_connects = 0
-        self.messages = 0  # over past connections; add the live listener's for the total
         self.malformed = 0
         self.connected = asyncio.Event()
 
     @property
     def stream_count(self) -> int:
         return len(self.wanted)
-
-    @property
-    def total_messages(self) -> int:
-        return self.messages + (self._listener.messages if self._listener else 0)
 
     @property
     def total_malformed(self) -> int:
@@ -147,6 +143,7 @@ class StreamConnection:
         )
         if transport is None:  # picows: the peer closed during the handshake
             raise ConnectionError("closed during the WebSocket handshake")
+        opened = time.monotonic()
         requests = asyncio.create_task(self._send_requests(transport))
         try:
             async with asyncio.timeout(self._max_age):
@@ -159,8 +156,8 @@ class StreamConnection:
             await transport.wait_disconnected()
         finally:
             requests.cancel()
-            healthy = listener.messages > 0  # it got as far as hearing from the server
-            self.messages += listener.messages
+            # Healthy if it lived a while: the next failure starts the backoff afresh.
+            healthy = time.monotonic() - opened >= HEALTHY_AFTER_SECONDS
             self.malformed += listener.malformed
             self._listener = None
         return healthy

@@ -252,10 +252,6 @@ class BinanceFeed:
         return connection
 
     @property
-    def messages(self) -> int:
-        return sum(c.total_messages for c in self.connections)
-
-    @property
     def malformed(self) -> int:
         return sum(c.total_malformed for c in self.connections)
 

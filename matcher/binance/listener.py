@@ -1,5 +1,7 @@
 """The hot path: one Binance combined-stream frame in, one ``on_trade(symbol, price)`` out.
 
+Nothing is counted here per frame (the matcher counts ticks); only the exceptions are.
+
 picows hands each frame over as a memoryview of its read buffer; orjson parses it straight from
 there, the price string becomes a float, and the callback runs, all inside ``on_ws_frame`` with
 no queue, no task and no logging. Anything else (a control reply, an unknown event, bad JSON,
@@ -40,7 +42,6 @@ class StreamListener(WSListener):
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
         self._fragments: bytearray | None = None
-        self.messages = 0
         self.malformed = 0
         self.shutdown_announced = False
 
@@ -51,8 +52,7 @@ class StreamListener(WSListener):
         self._on_disconnected()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        self.messages += 1
-        if frame.msg_type is _TEXT and frame.fin and self._fragments is None:
+        if frame.fin and self._fragments is None and frame.msg_type is _TEXT:
             try:
                 data = loads(frame.get_payload_as_memoryview())["data"]
                 self._on_trade(data["s"], float(data["p"]))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 
-from matcher.feeds import QueueFeed, ReplayFeed
+from matcher.book import AlertBook
+from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed
 
 
 async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path: Path) -> None:
@@ -36,3 +40,54 @@ async def test_queue_feed_delivers_in_order_and_ends_on_close() -> None:
     feed.close()
     assert [trade async for trade in feed] == [("BTCUSDT", 1.0), ("ETHUSDT", 2.0)]
     await feed.processed()  # every trade handed out was taken back: nothing left pending
+
+
+class BookSink:
+    """A book ticked by the simulation, recording what crossed."""
+
+    def __init__(self, book: AlertBook) -> None:
+        self.book = book
+        self.crossed: list[int] = []
+        self.prices: list[float] = []
+        self.ticked = asyncio.Event()
+
+    def tick(self, symbol: str, price: float) -> None:
+        self.prices.append(price)
+        self.crossed += self.book.match(symbol, price)
+        self.ticked.set()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not condition():
+                self.ticked.clear()
+                await self.ticked.wait()
+
+    def symbols(self) -> list[str]:
+        return list(self.book.symbols)
+
+
+async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -> None:
+    book = AlertBook()
+    book.load([(1, "SIMUSDT", "above", 101.0), (2, "SIMUSDT", "below", 99.0)])
+    sink = BookSink(book)
+    feed = SimulatedFeed(interval_seconds=0, volatility=0.01, seed=7)
+    task = asyncio.create_task(feed.drive(sink))
+    await sink.until(lambda: len(sink.crossed) == 2)
+    feed.stop()
+    await task
+    assert sorted(sink.crossed) == [1, 2]
+    assert 99 < sink.prices[0] < 101  # it started between the targets
+    assert not book.symbols  # nothing left: the symbol is no longer walked
+
+
+async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
+    book = AlertBook()
+    book.load([(1, "UPUSDT", "above", 200.0)])
+    sink = BookSink(book)
+    feed = SimulatedFeed(interval_seconds=0, volatility=1e-9, seed=1)
+    task = asyncio.create_task(feed.drive(sink))
+    await sink.until(lambda: bool(sink.prices))
+    feed.stop()
+    await task
+    assert sink.prices[0] == pytest.approx(198.0)
+    assert sink.crossed == []
