@@ -76,6 +76,7 @@ class ClaimPipeline:
         self._publish_wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._full = asyncio.Event()  # the opposite of _room: set while back-pressure holds
         self._idle = asyncio.Event()
         self._idle.set()
         self._claiming = self._publishing = False  # a worker is in the middle of a batch
@@ -103,6 +104,7 @@ class ClaimPipeline:
         self._claim_wake.set()
         if len(self._ids) >= self._max_pending and self._room.is_set():
             self._room.clear()
+            self._full.set()
             log.warning(
                 "claim back-pressure: the tick loop waits for the database",
                 extra={"pending": len(self._ids)},
@@ -111,6 +113,11 @@ class ClaimPipeline:
     async def room(self) -> None:
         """Returns when fewer than ``max_pending`` crossings wait to be claimed."""
         await self._room.wait()
+
+    async def full(self) -> None:
+        """Returns when ``max_pending`` crossings wait to be claimed: a push feed should stop
+        reading until ``room()`` returns."""
+        await self._full.wait()
 
     def republish(self, messages: Sequence[AlertMessage]) -> None:
         """Queue already-claimed alerts (found unpublished in the database) for publishing."""
@@ -172,6 +179,7 @@ class ClaimPipeline:
                 del self._times[: len(ids)]
                 if not self._room.is_set() and len(self._ids) < self._max_pending // 2:
                     self._room.set()
+                    self._full.clear()
                     log.info("claim back-pressure released", extra={"pending": len(self._ids)})
                 self.counters.claimed += len(claimed)
                 self.progress.set()

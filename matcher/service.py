@@ -149,6 +149,13 @@ class Matcher:
         if crossed:
             self.pipeline.offer(crossed, price, datetime.now(UTC))
 
+    async def full(self) -> None:
+        """Returns when the claims are too far behind: a push feed pauses until ``room``."""
+        await self.pipeline.full()
+
+    async def room(self) -> None:
+        await self.pipeline.room()
+
     def symbols(self) -> list[str]:
         """The symbols with at least one live alert in this shard: what to subscribe to."""
         return list(self._book.symbols)

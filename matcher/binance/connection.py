@@ -95,6 +95,14 @@ class StreamConnection:
         self.wanted = wanted
         self._changed.set()
 
+    def pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.underlying_transport.resume_reading()
+
     def stop(self) -> None:
         self._stopping = True
         self._changed.set()

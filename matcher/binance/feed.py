@@ -77,6 +77,14 @@ class TradeSink(Protocol):
 
     def symbols(self) -> Iterable[str]: ...
 
+    async def full(self) -> None:
+        """Returns when the sink wants no more trades for now."""
+        ...
+
+    async def room(self) -> None:
+        """Returns when the sink takes trades again."""
+        ...
+
 
 class BinanceFeed:
     def __init__(
@@ -105,6 +113,7 @@ class BinanceFeed:
         self.gaps_recovered = 0
         self.seeded = 0
         self.recovered = asyncio.Event()  # set after each gap's recovery
+        self.paused = asyncio.Event()  # set while back-pressure holds the sockets
 
     @property
     def streams(self) -> set[str]:
@@ -116,18 +125,38 @@ class BinanceFeed:
         if self._rest is not None:
             await self._load_trading_symbols(self._rest)
         follow = asyncio.create_task(self._follow(sink))
+        pace = asyncio.create_task(self._pace(sink))
         try:
             await self._stopping.wait()
         finally:
             follow.cancel()
+            pace.cancel()
             for connection in self.connections:
                 connection.stop()
             for task in self._background:
                 task.cancel()
-            await asyncio.gather(*self._tasks, *self._background, follow, return_exceptions=True)
+            await asyncio.gather(
+                *self._tasks, *self._background, follow, pace, return_exceptions=True
+            )
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _pace(self, sink: TradeSink) -> None:
+        """Back-pressure: while the sink is full, stop reading the sockets (the kernel's and
+        then Binance's buffers hold the trades; a long pause ends in a reconnect, whose gap the
+        klines cover)."""
+        while True:
+            await sink.full()
+            for connection in self.connections:
+                connection.pause_reading()
+            self.paused.set()
+            log.warning("Binance feed paused: the matcher's claims are behind")
+            await sink.room()
+            for connection in self.connections:
+                connection.resume_reading()
+            self.paused.clear()
+            log.info("Binance feed resumed")
 
     async def _follow(self, sink: TradeSink) -> None:
         while True:

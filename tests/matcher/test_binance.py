@@ -36,6 +36,20 @@ class RecordingSink:
         self.book_changed = asyncio.Event()
         self.trades: list[tuple[str, float]] = []
         self.arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def full(self) -> None:
+        await self._full.wait()
+
+    async def room(self) -> None:
+        await self._room.wait()
+
+    def hold(self, held: bool) -> None:
+        """Act as a matcher whose claims are behind (or caught up again)."""
+        (self._full.set if held else self._full.clear)()
+        (self._room.clear if held else self._room.set)()
 
     def tick(self, symbol: str, price: float) -> None:
         self.trades.append((symbol, price))
@@ -317,3 +331,20 @@ async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
     (message,) = await received(rabbitmq_url, queue_name)
     assert message["alert_id"] == crossed
     assert Decimal(message["triggered_price"]) == Decimal("51000")
+
+
+async def test_a_full_matcher_pauses_the_sockets_and_the_trades_wait(
+    fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT"})
+    feed = BinanceFeed(fake.url, **FAST | {"ping_idle_seconds": 5, "ping_reply_seconds": 5})
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    sink.hold(True)
+    await asyncio.wait_for(feed.paused.wait(), 5)
+    fake.trade("BTCUSDT", "1")
+    fake.trade("BTCUSDT", "2")
+    sink.hold(False)
+    await sink.until(2)
+    assert sink.trades == [("BTCUSDT", 1.0), ("BTCUSDT", 2.0)]
+    assert fake.connections == 1  # nothing lost, no reconnect
