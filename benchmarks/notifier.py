@@ -36,6 +36,7 @@ from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool, SmtpSettings
+from notifier.sources import RabbitSource
 from shared.db import create_pool
 from shared.messages import AlertMessage
 from shared.migrate import migrate
@@ -114,13 +115,11 @@ async def notifier_rate(queue: str, port: int, count: int, sent_log: SentLog) ->
     """Mails accepted per second, from the notifier's start to the last accept."""
     mailer = SmtpPool(SmtpSettings("127.0.0.1", port), size=POOL_SIZE)
     notifier = Notifier(
-        RABBITMQ_URL,
-        queue,
+        RabbitSource(RABBITMQ_URL, queue, RETRY_DELAYS, prefetch=200),
         renderer=MailRenderer(SENDER),
         mailer=mailer,
         sent_log=sent_log,
         retry_delays=RETRY_DELAYS,
-        prefetch=200,
     )
     started = time.perf_counter()
     task = asyncio.create_task(notifier.run())

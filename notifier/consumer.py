@@ -17,22 +17,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-
 from notifier.mail import Mail, MailRenderer, MalformedAlert
 from notifier.metrics import OUTCOMES, NotifierMetrics
 from notifier.sent_log import SentLog
 from notifier.smtp import PermanentSendError, TransientSendError
+from notifier.sources import Delivery, MessageSource
 from shared.messages import AlertMessage
-from shared.rabbit import declare_alert_queue, declare_retry_queue, parking_queue
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-pricealert-attempt"  # 1 for the first delivery, absent means 1
 REASON_HEADER = "x-pricealert-reason"
 SUMMARY_EVERY_SECONDS = 60.0
-CANCEL_TIMEOUT_SECONDS = 5.0
 
 
 class Mailer(Protocol):
@@ -44,23 +40,19 @@ class Mailer(Protocol):
 class Notifier:
     def __init__(
         self,
-        rabbitmq_url: str,
-        queue: str,
+        source: MessageSource,
         *,
         renderer: MailRenderer,
         mailer: Mailer,
         sent_log: SentLog,
         retry_delays: Sequence[float],
-        prefetch: int = 200,
         metrics: NotifierMetrics | None = None,
     ) -> None:
-        self._url = rabbitmq_url
-        self._queue = queue
+        self._source = source
         self._renderer = renderer
         self._mailer = mailer
         self._sent_log = sent_log
         self._retry_delays = tuple(retry_delays)
-        self._prefetch = prefetch
         self.metrics = metrics or NotifierMetrics()
         self.ready = asyncio.Event()
         self.progress = asyncio.Event()  # set after every message settled
@@ -68,52 +60,29 @@ class Notifier:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._channel: AbstractChannel | None = None
-        self._retry_queues: list[str] = []
 
     def stop(self) -> None:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
         self._stopping.set()
 
     async def run(self) -> None:
-        connection = await aio_pika.connect_robust(self._url)
+        """Consume until ``stop``; then settle the messages in hand and return."""
         try:
-            await self._consume(connection)
-        finally:
-            await connection.close()
-
-    async def _consume(self, connection: AbstractRobustConnection) -> None:
-        channel = self._channel = await connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=self._prefetch)
-        queue = await declare_alert_queue(channel, self._queue)
-        self._retry_queues = [
-            await declare_retry_queue(channel, self._queue, delay) for delay in self._retry_delays
-        ]
-        consumer_tag = await queue.consume(self._on_message)
-        log.info(
-            "notifier consuming",
-            extra={
-                "queue": self._queue,
-                "prefetch": self._prefetch,
-                "retry_delays_s": list(self._retry_delays),
-                "parking_queue": parking_queue(self._queue),
-            },
-        )
-        self.ready.set()
-        summary = asyncio.create_task(self._log_summaries())
-        try:
-            await self._stopping.wait()
-            log.info("notifier stopping: no new messages", extra={"in_flight": self._in_flight})
+            await self._source.start(self._on_message)
+            self.ready.set()
+            summary = asyncio.create_task(self._log_summaries())
             try:
-                await asyncio.wait_for(queue.cancel(consumer_tag), CANCEL_TIMEOUT_SECONDS)
-            except Exception as exc:  # RabbitMQ is away: closing the connection stops it too
-                log.warning("could not cancel the consumer", extra={"error": repr(exc)})
-            await self._idle.wait()
+                await self._stopping.wait()
+                log.info("notifier stopping: no new messages", extra={"in_flight": self._in_flight})
+                await self._source.stop_consuming()
+                await self._idle.wait()
+            finally:
+                summary.cancel()
         finally:
-            summary.cancel()
+            await self._source.close()
         log.info("notifier stopped", extra=self._counts())
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: Delivery) -> None:
         if self._stopping.is_set():
             return  # not acked: RabbitMQ gives it to another consumer when we disconnect
         self._in_flight += 1
@@ -136,7 +105,7 @@ class Notifier:
             if not self._in_flight:
                 self._idle.set()
 
-    async def _handle(self, message: AbstractIncomingMessage) -> str:
+    async def _handle(self, message: Delivery) -> str:
         """Deal with one delivery; the outcome to count. Raises only when RabbitMQ fails us."""
         try:
             alert = AlertMessage.from_json(message.body)
@@ -162,19 +131,18 @@ class Notifier:
         await self._record_sent(alert.alert_id)
         return "sent"
 
-    async def _retry_or_park(
-        self, message: AbstractIncomingMessage, alert_id: int, error: str
-    ) -> str:
+    async def _retry_or_park(self, message: Delivery, alert_id: int, error: str) -> str:
         attempt = _attempt(message)
-        if attempt > len(self._retry_queues):
+        if attempt > len(self._retry_delays):
             await self._park(message, f"gave up after {attempt} tries: {error}")
             log.warning(
                 "mail given up", extra={"alert_id": alert_id, "tries": attempt, "error": error}
             )
             return "parked_exhausted"
-        delay_queue = self._retry_queues[attempt - 1]
-        await self._republish(
-            message, delay_queue, {ATTEMPT_HEADER: attempt + 1, REASON_HEADER: error}
+        await self._source.retry(
+            message,
+            self._retry_delays[attempt - 1],
+            {ATTEMPT_HEADER: attempt + 1, REASON_HEADER: error},
         )
         log.info(
             "mail failed: will retry",
@@ -187,32 +155,14 @@ class Notifier:
         )
         return "retried"
 
-    async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
-        await self._republish(
+    async def _park(self, message: Delivery, reason: str) -> None:
+        await self._source.park(
             message,
-            parking_queue(self._queue),
             {
                 REASON_HEADER: reason[:1000],
                 ATTEMPT_HEADER: _attempt(message),
                 "x-pricealert-parked-at": datetime.now(UTC).isoformat(),
             },
-        )
-
-    async def _republish(
-        self, message: AbstractIncomingMessage, queue: str, headers: dict[str, str | int]
-    ) -> None:
-        """The same message, with ``headers`` added, on ``queue``; returns once confirmed."""
-        if self._channel is None:
-            raise RuntimeError("not consuming")
-        await self._channel.default_exchange.publish(
-            aio_pika.Message(
-                message.body,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers={**(message.headers or {}), **headers},
-            ),
-            routing_key=queue,
         )
 
     async def _was_sent(self, alert_id: int) -> bool:
@@ -241,6 +191,6 @@ class Notifier:
         return {outcome: int(self.metrics.value(outcome)) for outcome in OUTCOMES}
 
 
-def _attempt(message: AbstractIncomingMessage) -> int:
+def _attempt(message: Delivery) -> int:
     value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
     return value if isinstance(value, int) and value >= 1 else 1

@@ -8,6 +8,7 @@ from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool, SmtpSettings
+from notifier.sources import RabbitSource
 from shared.db import create_pool
 from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings
@@ -39,14 +40,18 @@ async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
     else:
         log.warning("no DATABASE_URL: duplicate mails are caught within this process only")
         sent_log = MemorySentLog()
-    notifier = Notifier(
+    source = RabbitSource(
         settings.rabbitmq_url,
         settings.rabbitmq_queue,
+        settings.notifier_retry_delays,
+        settings.notifier_prefetch,
+    )
+    notifier = Notifier(
+        source,
         renderer=renderer,
         mailer=mailer,
         sent_log=sent_log,
         retry_delays=settings.notifier_retry_delays,
-        prefetch=settings.notifier_prefetch,
     )
     serve_metrics(notifier.metrics, metrics_port)
     stop_on_signals(notifier.stop)

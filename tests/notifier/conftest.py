@@ -13,6 +13,7 @@ from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog
 from notifier.smtp import SmtpPool, SmtpSettings
+from notifier.sources import RabbitSource
 from shared.messages import AlertMessage
 from shared.rabbit import declare_alert_queue, retry_queue
 from tests.smtp_sink import SmtpSink
@@ -140,10 +141,10 @@ async def start_notifier(
             "mailer": mailer,
             "sent_log": DatabaseSentLog(pool),
             "retry_delays": RETRY_DELAYS,
-            "prefetch": 50,
         }
         options.update(overrides)
-        notifier = Notifier(url, queue_name, **options)
+        source = RabbitSource(url, queue_name, RETRY_DELAYS, prefetch=50)
+        notifier = Notifier(source, **options)
         task = asyncio.create_task(notifier.run())
         ready = asyncio.create_task(notifier.ready.wait())
         await asyncio.wait({task, ready}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)

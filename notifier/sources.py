@@ -1,0 +1,209 @@
+"""Where the notifier's messages come from, and where retried and parked ones go.
+
+``RabbitSource`` is the real one (the topology of ``shared.rabbit``). ``InProcessBroker`` is the
+hand-off inside ``pricealert up`` when no RabbitMQ is configured: the matcher publishes into it
+(it is a ``matcher.publisher.Publisher``) and the notifier consumes from it, through the same
+interfaces, so the notifier's code path is the same in both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+
+from shared.messages import AlertMessage
+from shared.rabbit import declare_alert_queue, declare_retry_queue, parking_queue, retry_queue
+
+log = logging.getLogger(__name__)
+
+CANCEL_TIMEOUT_SECONDS = 5.0
+Headers = Mapping[str, Any]
+
+
+class Delivery(Protocol):
+    """One received message (aio-pika's ``IncomingMessage`` is one)."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def message_id(self) -> str | None: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Headers: ...
+
+    async def ack(self) -> None: ...
+
+
+OnMessage = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+class MessageSource(Protocol):
+    description: str
+
+    async def start(self, on_message: OnMessage) -> None:
+        """Begin delivering messages, each to ``on_message`` in a task of its own."""
+
+    async def stop_consuming(self) -> None: ...
+
+    async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
+        """Deliver ``message`` again (with ``headers`` added) after the delay; returns once
+        that is safely scheduled."""
+
+    async def park(self, message: Delivery, headers: Headers) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class RabbitSource:
+    def __init__(self, url: str, queue: str, retry_delays: Sequence[float], prefetch: int) -> None:
+        self._url = url
+        self._queue_name = queue
+        self._retry_delays = tuple(retry_delays)
+        self._prefetch = prefetch
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self.description = f"RabbitMQ queue {queue}"
+
+    async def start(self, on_message: OnMessage) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        channel = self._channel = await self._connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await declare_alert_queue(channel, self._queue_name)
+        for delay in self._retry_delays:
+            await declare_retry_queue(channel, self._queue_name, delay)
+        self._consumer_tag = await self._queue.consume(on_message)
+        log.info(
+            "notifier consuming",
+            extra={
+                "queue": self._queue_name,
+                "prefetch": self._prefetch,
+                "retry_delays_s": list(self._retry_delays),
+                "parking_queue": parking_queue(self._queue_name),
+            },
+        )
+
+    async def stop_consuming(self) -> None:
+        if self._queue is None or self._consumer_tag is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.cancel(self._consumer_tag), CANCEL_TIMEOUT_SECONDS)
+        except Exception as exc:  # RabbitMQ is away: closing the connection stops it too
+            log.warning("could not cancel the consumer", extra={"error": repr(exc)})
+
+    async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
+        await self._republish(message, retry_queue(self._queue_name, delay_seconds), headers)
+
+    async def park(self, message: Delivery, headers: Headers) -> None:
+        await self._republish(message, parking_queue(self._queue_name), headers)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _republish(self, message: Delivery, queue: str, headers: Headers) -> None:
+        """The same message, with ``headers`` added, on ``queue``; returns once confirmed."""
+        if self._channel is None:
+            raise RuntimeError("not consuming")
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(
+                message.body,
+                content_type=message.content_type,
+                message_id=message.message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers={**(message.headers or {}), **headers},
+            ),
+            routing_key=queue,
+        )
+
+
+@dataclass(eq=False)
+class InProcessDelivery:
+    body: bytes
+    message_id: str | None
+    content_type: str | None = "application/json"
+    headers: dict[str, Any] = field(default_factory=dict)
+    settled: asyncio.Future[None] | None = None  # the publisher waits on it
+    _retrying: bool = False
+
+    async def ack(self) -> None:
+        if self._retrying:
+            self._retrying = False
+        elif self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
+
+
+class InProcessBroker:
+    """Matcher to notifier within one process. ``publish`` returns once the notifier settled
+    each message's first try (mailed, parked, or scheduled for a retry), so the matcher marks
+    an alert published only when its mail is out of its hands. Not durable past that: a crash
+    during a retry delay loses that retry. Use RabbitMQ where that matters."""
+
+    description = "in-process hand-off (no RabbitMQ configured)"
+
+    def __init__(self, prefetch: int = 200) -> None:
+        self._queue: asyncio.Queue[InProcessDelivery] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(prefetch)
+        self._consumer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.parked: list[InProcessDelivery] = []
+
+    async def publish(self, messages: Sequence[AlertMessage]) -> list[int]:
+        loop = asyncio.get_running_loop()
+        deliveries = []
+        for message in messages:
+            delivery = InProcessDelivery(
+                message.to_json(), str(message.alert_id), settled=loop.create_future()
+            )
+            deliveries.append(delivery)
+            self._queue.put_nowait(delivery)
+        await asyncio.gather(*(d.settled for d in deliveries if d.settled is not None))
+        return [message.alert_id for message in messages]
+
+    async def start(self, on_message: OnMessage) -> None:
+        self._consumer = asyncio.create_task(self._consume(on_message))
+
+    async def _consume(self, on_message: OnMessage) -> None:
+        while True:
+            delivery = await self._queue.get()
+            await self._slots.acquire()
+            task = asyncio.create_task(on_message(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def stop_consuming(self) -> None:
+        if self._consumer is not None:
+            self._consumer.cancel()
+
+    async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
+        assert isinstance(message, InProcessDelivery)
+        message.headers.update(headers)
+        message._retrying = True
+        asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, message)
+
+    async def park(self, message: Delivery, headers: Headers) -> None:
+        assert isinstance(message, InProcessDelivery)
+        message.headers.update(headers)
+        self.parked.append(message)
+        log.warning(
+            "message parked (in process)",
+            extra={"message_id": message.message_id, "reason": headers.get("x-pricealert-reason")},
+        )
+
+    async def close(self) -> None:
+        await self.stop_consuming()
