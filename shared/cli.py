@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 import psycopg
 
@@ -46,7 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     notifier.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics here (NOTIFIER_METRICS_PORT)"
     )
-    commands.add_parser("up", help="everything in one process, on embedded defaults")
+    up = commands.add_parser(
+        "up", help="everything in one process, with embedded stand-ins for what is not configured"
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded database, the outbox and the JWT secret live"
+        " (default: the user's data directory)",
+    )
+    feed = up.add_mutually_exclusive_group()
+    feed.add_argument("--replay", metavar="FILE", help="trades from FILE instead of live Binance")
+    feed.add_argument(
+        "--simulate", action="store_true", help="random-walk prices (no internet needed)"
+    )
     return parser
 
 
@@ -89,8 +105,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         metrics_port = args.metrics_port or settings.notifier_metrics_port
         return asyncio.run(run_notifier(settings, metrics_port))
-    print(f"pricealert: '{args.command}' is not built yet (see the open issues)", file=sys.stderr)
-    return 2
+    if args.command == "up":
+        return _up(args, settings)
+    raise AssertionError(f"unknown command {args.command}")
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from matcher.feeds import ReplayFeed, SimulatedFeed
+    from shared.up import default_data_dir, run_up
+
+    feed = ReplayFeed(args.replay) if args.replay else SimulatedFeed() if args.simulate else None
+    data_dir = args.data_dir or default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    running = run_up(settings, data_dir=data_dir, host=args.host, port=args.port, feed=feed)
+    return asyncio.run(running)
 
 
 def _serve_api(args: argparse.Namespace, settings: Settings) -> int:

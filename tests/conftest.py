@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.db import create_pool
 from shared.migrate import migrate
+from tests.smtp_sink import SmtpSink
 from tests.tcp_proxy import TcpProxy
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -133,3 +134,12 @@ async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
     credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
     yield tcp_proxy, f"amqp://{credentials}127.0.0.1:{port}/?reconnect_interval=0.2"
     await tcp_proxy.close()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on loopback, recording what it accepts."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +21,6 @@ from tests.smtp_sink import SmtpSink
 WAIT = 30.0
 SENDER = "alerts@pricealert.test"
 RETRY_DELAYS = (0.3, 0.6)
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def alert(alert_id: int, email: str = "ann@example.com", **fields: Any) -> AlertMessage:
