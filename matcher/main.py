@@ -26,7 +26,7 @@ async def run_matcher(
     publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
     await publisher.open()
     matcher = Matcher(settings.require_database_url(), shard, publisher)
-    serve_metrics(matcher.metrics, metrics_port)
+    serve_metrics(matcher.metrics, metrics_port, settings.metrics_host)
     stop_on_signals(matcher.stop)
     feed: Feed
     rest = None

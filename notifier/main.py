@@ -53,7 +53,7 @@ async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
         sent_log=sent_log,
         retry_delays=settings.notifier_retry_delays,
     )
-    serve_metrics(notifier.metrics, metrics_port)
+    serve_metrics(notifier.metrics, metrics_port, settings.metrics_host)
     stop_on_signals(notifier.stop)
     log.info(
         "notifier starting",

@@ -15,10 +15,10 @@ class ServesMetrics(Protocol):
     def serve(self, port: int, host: str = "127.0.0.1") -> None: ...
 
 
-def serve_metrics(metrics: ServesMetrics, port: int | None) -> None:
+def serve_metrics(metrics: ServesMetrics, port: int | None, host: str = "127.0.0.1") -> None:
     if port is not None:
-        metrics.serve(port)
-        log.info("metrics served", extra={"url": f"http://127.0.0.1:{port}/metrics"})
+        metrics.serve(port, host)
+        log.info("metrics served", extra={"url": f"http://{host}:{port}/metrics"})
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:

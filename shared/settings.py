@@ -53,6 +53,7 @@ class Settings:
     notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
     notifier_templates: str | None = None
     notifier_metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     jwt_secret: str | None = None
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
@@ -93,6 +94,7 @@ class Settings:
             ),
             notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
             notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=1),
+            metrics_host=reader.get("METRICS_HOST") or "127.0.0.1",
             jwt_secret=reader.get("JWT_SECRET"),
             access_token_ttl_seconds=reader.integer("ACCESS_TOKEN_TTL_SECONDS", 300, minimum=1),
             refresh_token_ttl_seconds=reader.integer(
