@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = _free_port()
         self.received: list[Received] = []
+        self.accepted_at: list[float] = []  # time.perf_counter() of each accept
         self.behaviour = _Behaviour()
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -84,6 +86,7 @@ class SmtpSink:
     def _accepted(self, received: Received) -> None:
         with self._lock:
             self.received.append(received)
+            self.accepted_at.append(time.perf_counter())
             for loop, event in self._waiters:
                 loop.call_soon_threadsafe(event.set)
 
