@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import orjson
@@ -95,6 +96,23 @@ async def start_feed(
     for feed, task in running:
         feed.stop()
         await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
+async def matcher_on(
+    feed: BinanceFeed, database_url: str, rabbitmq_url: str, queue: str
+) -> AsyncIterator[Matcher]:
+    """A whole matcher (PostgreSQL, RabbitMQ) running on ``feed``, stopped on the way out."""
+    publisher = RabbitPublisher(rabbitmq_url, queue)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher)
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        yield matcher
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, 15)
+        await publisher.close()
 
 
 def streams(*symbols: str) -> set[str]:
@@ -230,11 +248,8 @@ async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
 ) -> None:
     crossed = await insert_alert(pool, "BTCUSDT", "above", "50000")
     await insert_alert(pool, "ETHUSDT", "below", "2000")
-    publisher = RabbitPublisher(rabbitmq_url, queue_name)
-    await publisher.open()
-    matcher = Matcher(database_url, Shard(0, 1), publisher)
-    task = asyncio.create_task(matcher.run(BinanceFeed(fake.url, **FAST)))
-    try:
+    feed = BinanceFeed(fake.url, **FAST)
+    async with matcher_on(feed, database_url, rabbitmq_url, queue_name) as matcher:
         await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
         fake.trade("BTCUSDT", "49999.99")
         fake.trade("BTCUSDT", "50000.00")
@@ -244,10 +259,6 @@ async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
                 await matcher.pipeline.progress.wait()
         # The book lost its only BTCUSDT alert: the feed lets go of the stream.
         await fake.until(lambda: fake.subscribed() == streams("ETHUSDT"))
-    finally:
-        matcher.stop()
-        await asyncio.wait_for(task, 15)
-        await publisher.close()
     (message,) = await received(rabbitmq_url, queue_name)
     assert message["alert_id"] == crossed
     assert Decimal(message["triggered_price"]) == Decimal("50000")
@@ -308,12 +319,8 @@ async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
 ) -> None:
     crossed = await insert_alert(pool, "BTCUSDT", "above", "50500")
     await insert_alert(pool, "BTCUSDT", "above", "60000")
-    publisher = RabbitPublisher(rabbitmq_url, queue_name)
-    await publisher.open()
-    matcher = Matcher(database_url, Shard(0, 1), publisher)
     feed = BinanceFeed(fake.url, rest=rest, **FAST)
-    task = asyncio.create_task(matcher.run(feed))
-    try:
+    async with matcher_on(feed, database_url, rabbitmq_url, queue_name) as matcher:
         await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
         fake.traded_meanwhile("BTCUSDT", high="51000", low="50000")
         for outage in (1, 2):  # the second outage's klines cover the same minute again
@@ -323,10 +330,6 @@ async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
                     feed.recovered.clear()
                     await feed.recovered.wait()
         await matcher.pipeline.drain()
-    finally:
-        matcher.stop()
-        await asyncio.wait_for(task, 15)
-        await publisher.close()
     assert feed.gaps_recovered == 2
     (message,) = await received(rabbitmq_url, queue_name)
     assert message["alert_id"] == crossed
