@@ -24,6 +24,7 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
         user=settings.smtp_user,
         password=settings.smtp_password,
         timeout_seconds=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_ca_file,
     )
 
 

@@ -30,6 +30,7 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     timeout_seconds: float = 15.0
+    ca_file: str | None = None  # a PEM bundle to trust instead of the system's CAs
 
 
 class SmtpPool:
@@ -68,7 +69,7 @@ class SmtpPool:
                 await self._sendmail(client, mail)
                 return client
             except aiosmtplib.SMTPResponseException:
-                client.close()
+                await _quit(client)  # the connection works: leave it politely
                 raise  # the server answered: a fresh connection would get the same answer
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
@@ -77,6 +78,9 @@ class SmtpPool:
         client = await self._connect()
         try:
             await self._sendmail(client, mail)
+        except aiosmtplib.SMTPResponseException:
+            await _quit(client)
+            raise
         except BaseException:
             client.close()
             raise
@@ -115,11 +119,19 @@ class SmtpPool:
             use_tls=settings.tls == "tls",
             start_tls=settings.tls == "starttls",  # never "try if offered": say it
             timeout=settings.timeout_seconds,
+            cert_bundle=settings.ca_file,
         )
         await client.connect()
-        await client.ehlo()
-        if settings.user:
-            await client.login(settings.user, settings.password or "")
+        try:
+            await client.ehlo()
+            if settings.user:
+                await client.login(settings.user, settings.password or "")
+        except aiosmtplib.SMTPResponseException:
+            await _quit(client)
+            raise
+        except BaseException:
+            client.close()
+            raise
         return client
 
 

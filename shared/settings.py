@@ -47,6 +47,7 @@ class Settings:
     smtp_password: str | None = None
     smtp_from: str = "pricealert@localhost"
     smtp_tls: str = "none"
+    smtp_ca_file: str | None = None
     smtp_pool_size: int = 16
     smtp_timeout_seconds: float = 15.0
     notifier_prefetch: int = 200
@@ -86,6 +87,7 @@ class Settings:
             smtp_password=reader.get("SMTP_PASSWORD"),
             smtp_from=reader.get("SMTP_FROM") or "pricealert@localhost",
             smtp_tls=smtp_tls,
+            smtp_ca_file=reader.get("SMTP_CA_FILE"),
             smtp_pool_size=reader.integer("SMTP_POOL_SIZE", 16, minimum=1),
             smtp_timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", 15.0),
             notifier_prefetch=reader.integer("NOTIFIER_PREFETCH", 200, minimum=1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 
 @dataclass
@@ -41,8 +42,21 @@ class _Behaviour:
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    """``tls``: None, "starttls" (required before MAIL) or "tls" (implicit), with ``context``;
+    ``login``: the (user, password) the server requires, if any."""
+
+    def __init__(
+        self,
+        *,
+        tls: str | None = None,
+        context: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
+        self._tls = tls
+        self._context = context
+        self._login = login
+        self.logins: list[str] = []
         self.received: list[Received] = []
         self.accepted_at: list[float] = []  # time.perf_counter() of each accept
         self.behaviour = _Behaviour()
@@ -51,10 +65,29 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> None:
+        options: dict[str, Any] = {}
+        if self._tls == "tls":
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; this connection is TLS throughout.
+            options |= {"ssl_context": self._context, "auth_require_tls": False}
+        elif self._tls == "starttls":
+            options |= {"tls_context": self._context, "require_starttls": True}
+        if self._login is not None:
+            options["authenticator"] = self._authenticate
+            # Required where aiosmtpd can tell TLS is on (STARTTLS); offered on implicit TLS.
+            options["auth_required"] = self._tls != "tls"
         self._controller = Controller(
-            _Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10
+            _Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **options
         )
         self._controller.start()
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        user, password = data.login.decode(), data.password.decode()
+        if (user, password) != self._login:
+            return AuthResult(success=False, handled=False)
+        self.logins.append(user)
+        return AuthResult(success=True)
 
     def stop(self) -> None:
         if self._controller is not None:

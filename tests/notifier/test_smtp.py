@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
+import trustme
 
 from notifier.mail import MailRenderer
 from notifier.smtp import PermanentSendError, SmtpPool, SmtpSettings, TransientSendError
@@ -58,3 +62,76 @@ async def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
     await pool.send(RENDERER.render(alert(2)))  # no error: no retry queue for this
     await pool.close()
     assert smtp_sink.alert_ids == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_mail_goes_over_tls_with_a_login(
+    mode: str, certificate_authority: trustme.CA, tmp_path: Path
+) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    sink = SmtpSink(tls=mode, context=server_context, login=("alerts", "s3cret"))
+    sink.start()
+    ca_file = tmp_path / "ca.pem"
+    certificate_authority.cert_pem.write_to_path(str(ca_file))
+    settings = SmtpSettings(
+        "127.0.0.1", sink.port, tls=mode, user="alerts", password="s3cret", ca_file=str(ca_file)
+    )
+    pool = SmtpPool(settings, 1)
+    try:
+        await pool.send(RENDERER.render(alert(1)))
+        await pool.send(RENDERER.render(alert(2)))  # on the same, still encrypted, connection
+    finally:
+        await pool.close()
+        sink.stop()
+    assert sink.alert_ids == [1, 2]
+    assert sink.logins == ["alerts"]
+
+
+async def test_a_certificate_from_an_unknown_ca_is_refused(
+    certificate_authority: trustme.CA,
+) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    sink = SmtpSink(tls="tls", context=server_context)
+    sink.start()
+    pool = SmtpPool(SmtpSettings("127.0.0.1", sink.port, tls="tls"), 1)  # system CAs only
+    try:
+        with pytest.raises(TransientSendError, match=r"(?i)certificate"):
+            await pool.send(RENDERER.render(alert(1)))
+    finally:
+        await pool.close()
+        sink.stop()
+    assert sink.received == []
+
+
+async def test_a_wrong_password_is_transient_and_said_loudly(
+    certificate_authority: trustme.CA, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    sink = SmtpSink(tls="starttls", context=server_context, login=("alerts", "s3cret"))
+    sink.start()
+    ca_file = tmp_path / "ca.pem"
+    certificate_authority.cert_pem.write_to_path(str(ca_file))
+    settings = SmtpSettings(
+        "127.0.0.1",
+        sink.port,
+        tls="starttls",
+        user="alerts",
+        password="wrong",
+        ca_file=str(ca_file),
+    )
+    pool = SmtpPool(settings, 1)
+    try:
+        with pytest.raises(TransientSendError):
+            await pool.send(RENDERER.render(alert(1)))
+    finally:
+        await pool.close()
+        sink.stop()
+    assert "SMTP_USER" in caplog.text
