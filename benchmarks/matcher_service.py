@@ -178,8 +178,9 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         started = time.perf_counter()
         task = asyncio.create_task(matcher.run(feed))
         await matcher.ready.wait()
-        load_seconds = time.perf_counter() - started
-        assert len(matcher.book) == total, (len(matcher.book), total)
+        ready_seconds = time.perf_counter() - started
+        loaded, load_seconds = matcher.last_load
+        assert loaded == len(matcher.book) == total, (loaded, len(matcher.book), total)
 
         # Quiet ticks, in the tick loop itself (the same loop body as Matcher._tick_loop).
         quiet = new_alerts(seed=1).quiet_ticks(args.ticks, random.Random(3))
@@ -226,6 +227,10 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         f"start-up load   {total:>11,} alerts in {load_seconds:6.2f} s = {load_rate:>11,.0f}"
         f" alerts/s   (reading the rows alone: {raw_count / raw_seconds:,.0f} rows/s,"
         f" {raw_seconds / load_seconds:.2f}x)"
+    )
+    print(
+        f"                ready to match after {ready_seconds:6.2f} s (pool, LISTEN, the load,"
+        " the notifications that came meanwhile, the first republish pass)"
     )
     print(
         f"quiet ticks     {args.ticks:>11,} ticks  in {quiet_seconds:6.2f} s = "

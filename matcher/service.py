@@ -79,6 +79,7 @@ class Matcher:
         self.ticks = 0
         self.resyncs = 0
         self.feed: Feed | None = None  # the one being run, for its metrics
+        self.last_load: tuple[int, float] = (0, 0.0)  # alerts, seconds of the latest load
 
     @property
     def book(self) -> AlertBook:
@@ -201,6 +202,7 @@ class Matcher:
         book = AlertBook()
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
             count, seconds = await store.load_shard(conn, book, self._shard)
+        self.last_load = (count, seconds)
         self._book = book
         self._synced.set()
         self.book_changed.set()
