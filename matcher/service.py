@@ -143,12 +143,15 @@ class Matcher:
         if self._tick_task is not None:
             self._tick_task.cancel()
 
-    def tick(self, symbol: str, price: float) -> None:
-        """One trade, from a push feed. No I/O, no waiting."""
+    def tick(self, symbol: str, price: float) -> bool:
+        """One trade: match it and hand what it crossed to the claims. No I/O, no waiting;
+        whether anything crossed."""
         self.ticks += 1
         crossed = self._book.match(symbol, price)
         if crossed:
             self.pipeline.offer(crossed, price, datetime.now(UTC))
+            return True
+        return False
 
     async def full(self) -> None:
         """Returns when the claims are too far behind: a push feed pauses until ``room``."""
@@ -168,13 +171,10 @@ class Matcher:
             finally:
                 feed.stop()
             return
-        pipeline = self.pipeline
+        tick, room = self.tick, self.pipeline.room
         async for symbol, price in feed:
-            self.ticks += 1
-            crossed = self._book.match(symbol, price)
-            if crossed:
-                pipeline.offer(crossed, price, datetime.now(UTC))
-                await pipeline.room()
+            if tick(symbol, price):
+                await room()  # returns at once unless the claims are far behind
 
     async def _follow_changes(self) -> None:
         failures = 0

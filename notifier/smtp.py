@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -76,14 +78,8 @@ class SmtpPool:
         elif client is not None:
             client.close()
         client = await self._connect()
-        try:
+        async with _left_on_error(client):
             await self._sendmail(client, mail)
-        except aiosmtplib.SMTPResponseException:
-            await _quit(client)
-            raise
-        except BaseException:
-            client.close()
-            raise
         return client
 
     async def _sendmail(self, client: aiosmtplib.SMTP, mail: Mail) -> None:
@@ -122,17 +118,25 @@ class SmtpPool:
             cert_bundle=settings.ca_file,
         )
         await client.connect()
-        try:
+        async with _left_on_error(client):
             await client.ehlo()
             if settings.user:
                 await client.login(settings.user, settings.password or "")
-        except aiosmtplib.SMTPResponseException:
-            await _quit(client)
-            raise
-        except BaseException:
-            client.close()
-            raise
         return client
+
+
+@asynccontextmanager
+async def _left_on_error(client: aiosmtplib.SMTP) -> AsyncIterator[None]:
+    """On an error, leave ``client``: with QUIT when the server answered (the connection
+    works), abruptly otherwise."""
+    try:
+        yield
+    except aiosmtplib.SMTPResponseException:
+        await _quit(client)
+        raise
+    except BaseException:
+        client.close()
+        raise
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

@@ -19,7 +19,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 log = logging.getLogger(__name__)
 
-OnTrade = Callable[[str, float], None]
+OnTrade = Callable[[str, float], object]
 OnControl = Callable[[dict[str, Any]], None]
 
 _TEXT = WSMsgType.TEXT
