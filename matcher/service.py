@@ -102,6 +102,7 @@ class Matcher:
                 asyncio.create_task(self._summary_loop(), name="summary"),
             ]
             self.ready.set()
+            log.info("matcher ready", extra={"shard": str(self._shard), "alerts": len(self._book)})
             self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
             if self._stopping:  # stop() came while loading: no tick task to cancel then
                 self._tick_task.cancel()
