@@ -6,12 +6,12 @@ forward (trigger), and a delete touches only the caller's own alert that is not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from shared.batching import Batcher
@@ -52,8 +52,37 @@ class NewAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert row, in ``ALERT_COLUMNS`` order."""
+
+    id: int
+    symbol: str
+    target_price: Decimal
+    trigger_condition: str
+    email: str
+    state: str
+    created_at: datetime
+    triggered_at: datetime | None
+    triggered_price: Decimal | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The alert as the API shows it: prices as decimal strings, times as ISO 8601 UTC."""
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "target_price": _decimal_text(self.target_price),
+            "trigger_condition": self.trigger_condition,
+            "email": self.email,
+            "state": self.state,
+            "created_at": _time_text(self.created_at),
+            "triggered_at": _time_text(self.triggered_at),
+            "triggered_price": _decimal_text(self.triggered_price),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
-    alerts: list[dict[str, Any]]
+    alerts: list[Alert]
     next_before_id: int | None
 
 
@@ -62,17 +91,15 @@ class Alerts:
         self._pool = pool
         self._cap = max_live_per_user
         # Two batches in flight keep the database busy while the previous one's answer returns.
-        self._creates: Batcher[tuple[int, NewAlert], dict[str, Any]] = Batcher(
+        self._creates: Batcher[tuple[int, NewAlert], Alert] = Batcher(
             self._create_batch, max_batch=256, in_flight=2
         )
 
-    async def create(self, user_id: int, new: NewAlert) -> dict[str, Any]:
+    async def create(self, user_id: int, new: NewAlert) -> Alert:
         """The new alert; ValidationError for an unknown symbol or a full cap."""
         return await self._creates.submit((user_id, new))
 
-    async def _create_batch(
-        self, batch: list[tuple[int, NewAlert]]
-    ) -> list[dict[str, Any] | BaseException]:
+    async def _create_batch(self, batch: list[tuple[int, NewAlert]]) -> list[Alert | BaseException]:
         params = (
             [user_id for user_id, _ in batch],
             [new.symbol for _, new in batch],
@@ -84,7 +111,7 @@ class Alerts:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(CREATE_ALERTS, params)
             rows = await cursor.fetchall()
-        results: list[dict[str, Any] | BaseException] = [RuntimeError("no outcome")] * len(batch)
+        results: list[Alert | BaseException] = [RuntimeError("no outcome")] * len(batch)
         for item, outcome, alert_id, created_at in rows:
             _user_id, new = batch[item - 1]
             results[item - 1] = self._outcome(outcome, new, alert_id, created_at)
@@ -92,21 +119,22 @@ class Alerts:
 
     def _outcome(
         self, outcome: str, new: NewAlert, alert_id: int | None, created_at: datetime | None
-    ) -> dict[str, Any] | BaseException:
+    ) -> Alert | BaseException:
         if outcome == "created":
-            return to_json(
-                (
-                    alert_id,
-                    new.symbol,
-                    new.target_price,
-                    new.trigger_condition,
-                    new.email,
-                    "created",
-                    created_at,
-                    None,
-                    None,
-                )
+            assert alert_id is not None
+            assert created_at is not None
+            alert = Alert(
+                id=alert_id,
+                symbol=new.symbol,
+                target_price=new.target_price,
+                trigger_condition=new.trigger_condition,
+                email=new.email,
+                state="created",
+                created_at=created_at,
+                triggered_at=None,
+                triggered_price=None,
             )
+            return alert
         if outcome == "no_user":
             return Unauthorized("the account of this token no longer exists")
         if outcome == "cap":
@@ -118,12 +146,12 @@ class Alerts:
             f"unknown symbol {new.symbol!r}: use a Binance spot symbol such as BTCUSDT"
         )
 
-    async def delete(self, user_id: int, alert_id: int) -> dict[str, Any]:
+    async def delete(self, user_id: int, alert_id: int) -> Alert:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(DELETE_ALERT, (alert_id, user_id))
-            row = await cursor.fetchone()
-            if row is not None:
-                return to_json(row)
+            deleted = conn.cursor(row_factory=class_row(Alert))
+            alert = await (await deleted.execute(DELETE_ALERT, (alert_id, user_id))).fetchone()
+            if alert is not None:
+                return alert
             cursor = await conn.execute(SELECT_ALERT_STATE, (alert_id, user_id))
             existing = await cursor.fetchone()
         if existing is None:
@@ -141,28 +169,11 @@ class Alerts:
             "limit": limit + 1,
         }
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(LIST_ALERTS_IN_STATE if state else LIST_ALERTS, params)
-            rows = await cursor.fetchall()
-        more = len(rows) > limit
-        alerts = [to_json(row) for row in rows[:limit]]
-        return Page(alerts, alerts[-1]["id"] if more else None)
-
-
-def to_json(row: Sequence[Any]) -> dict[str, Any]:
-    """An alert row (``ALERT_COLUMNS`` order) as the API shows it: prices as decimal strings,
-    times as ISO 8601 UTC."""
-    (id_, symbol, target, condition, email, state, created_at, triggered_at, triggered_price) = row
-    return {
-        "id": id_,
-        "symbol": symbol,
-        "target_price": _decimal_text(target),
-        "trigger_condition": condition,
-        "email": email,
-        "state": state,
-        "created_at": _time_text(created_at),
-        "triggered_at": _time_text(triggered_at),
-        "triggered_price": _decimal_text(triggered_price),
-    }
+            cursor = conn.cursor(row_factory=class_row(Alert))
+            await cursor.execute(LIST_ALERTS_IN_STATE if state else LIST_ALERTS, params)
+            alerts = await cursor.fetchall()
+        more = len(alerts) > limit
+        return Page(alerts[:limit], alerts[limit - 1].id if more else None)
 
 
 def _decimal_text(value: Decimal | None) -> str | None:

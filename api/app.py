@@ -27,6 +27,7 @@ from shared.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
+    PriceAlertError,
     Unauthorized,
     ValidationError,
 )
@@ -47,19 +48,26 @@ _HANDLERS: dict[str, tuple[str, Handler]] = {
     "fetch": ("GET", routes.fetch_alerts),
 }
 
-_STATUS_OF: dict[type[Exception], int] = {
+# Each domain error's status; a subclass takes its nearest listed ancestor's.
+_STATUS_OF: dict[type[PriceAlertError], int] = {
     ValidationError: 400,
     Conflict: 400,
+    Unauthorized: 401,
     NotFound: 404,
     PayloadTooLarge: 413,
 }
-_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+_HEADERS_OF: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+}
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, Unauthorized):
-        return error_response(401, str(exc), headers=_BEARER_CHALLENGE)
-    return error_response(_STATUS_OF[type(exc)], str(exc))
+    """Every error of ``shared.errors`` becomes its status here, and only here."""
+    status = next((_STATUS_OF[k] for k in type(exc).__mro__ if k in _STATUS_OF), None)
+    if status is None:  # an error with no HTTP meaning (settings, migrations): a bug here
+        log.error("unexpected domain error", extra={"error": repr(exc)})
+        return error_response(500, "internal error: it has been logged")
+    return error_response(status, str(exc), headers=_HEADERS_OF.get(status))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -120,11 +128,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         routes=_routes(),
         lifespan=lifespan,
         exception_handlers={
-            ValidationError: _domain_error,
-            Conflict: _domain_error,
-            NotFound: _domain_error,
-            PayloadTooLarge: _domain_error,
-            Unauthorized: _domain_error,
+            PriceAlertError: _domain_error,
             HTTPException: _http_error,
             psycopg.OperationalError: _database_down,
             PoolTimeout: _database_down,

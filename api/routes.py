@@ -90,7 +90,7 @@ async def create_alert(request: Request) -> Response:
         symbol=validation.symbol(body.get("symbol")),
     )
     alert = await _alerts(request).create(user_id, new)
-    return JSONResponse(alert, status_code=201)
+    return JSONResponse(alert.to_json(), status_code=201)
 
 
 async def delete_alert(request: Request) -> Response:
@@ -98,7 +98,7 @@ async def delete_alert(request: Request) -> Response:
     body = await read_json_object(request)
     alert_id = validation.positive_id(validation.required(body, "alert_id"), "alert_id")
     alert = await _alerts(request).delete(user_id, alert_id)
-    return JSONResponse(alert)
+    return JSONResponse(alert.to_json())
 
 
 async def fetch_alerts(request: Request) -> Response:
@@ -112,4 +112,4 @@ async def fetch_alerts(request: Request) -> Response:
     if page.next_before_id is not None:
         next_url = request.url.include_query_params(before_id=page.next_before_id, limit=limit)
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return JSONResponse(page.alerts, headers=headers)
+    return JSONResponse([alert.to_json() for alert in page.alerts], headers=headers)

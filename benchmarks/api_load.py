@@ -114,7 +114,7 @@ def main() -> int:
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
         "LOG_LEVEL": "INFO",  # start-up lines only: requests are logged on DEBUG
     }
-    cli = [sys.executable, "-m", "shared.cli"]
+    cli = [sys.executable, "-m", "pricealert"]
     server: subprocess.Popen[bytes] | None = None
     try:
         subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)

@@ -27,12 +27,12 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from notifier.mail import MailRenderer
-from notifier.smtp import SmtpPool, SmtpSettings
+from notifier.smtp import SmtpPool
+from pricealert.up import Up, run_up
 from shared.messages import AlertMessage
 from shared.migrate import migrate
 from shared.rabbit import parking_queue
-from shared.settings import Settings
-from shared.up import Up, run_up
+from shared.settings import Settings, SmtpSettings
 from tests.fake_binance import FakeBinance
 from tests.smtp_sink import SmtpSink
 
@@ -98,7 +98,7 @@ async def smtp_floor(count: int) -> list[float]:
     """The SMTP hop alone: a rendered mail on a kept connection, one at a time."""
     sink = SmtpSink()
     sink.start()
-    pool = SmtpPool(SmtpSettings("127.0.0.1", sink.port), 1)
+    pool = SmtpPool(SmtpSettings(host="127.0.0.1", port=sink.port, pool_size=1))
     renderer = MailRenderer("bench@pricealert.local")
     latencies = []
     for i in range(count):

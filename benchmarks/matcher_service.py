@@ -155,9 +155,7 @@ class SteppedFeed:
 
 
 async def until(matcher: Matcher, condition: Callable[[], bool]) -> None:
-    while not condition():
-        matcher.pipeline.progress.clear()
-        await matcher.pipeline.progress.wait()
+    await matcher.progress.until(condition)
 
 
 async def run(args: argparse.Namespace, database: Database) -> None:

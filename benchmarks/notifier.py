@@ -35,13 +35,13 @@ from benchmarks.smtp_ceiling import ceiling
 from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
-from notifier.smtp import SmtpPool, SmtpSettings
+from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.db import create_pool
 from shared.messages import AlertMessage
 from shared.migrate import migrate
 from shared.rabbit import declare_alert_queue, parking_queue, retry_queue
-from shared.settings import Settings
+from shared.settings import Settings, SmtpSettings
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
 ADMIN_URL = os.environ.get(
@@ -49,7 +49,7 @@ ADMIN_URL = os.environ.get(
 )
 SENDER = "alerts@pricealert.bench"
 RETRY_DELAYS = (10.0,)
-POOL_SIZE = Settings.from_env({}).smtp_pool_size  # the default, as deployed
+POOL_SIZE = Settings.from_env({}).smtp.pool_size  # the default, as deployed
 SINK_COMMAND = (sys.executable, "-m", "aiosmtpd", "-n", "-l")
 
 
@@ -113,7 +113,7 @@ async def fill_queue(queue: str, first_id: int, count: int) -> None:
 
 async def notifier_rate(queue: str, port: int, count: int, sent_log: SentLog) -> float:
     """Mails accepted per second, from the notifier's start to the last accept."""
-    mailer = SmtpPool(SmtpSettings("127.0.0.1", port), size=POOL_SIZE)
+    mailer = SmtpPool(SmtpSettings(host="127.0.0.1", port=port, pool_size=POOL_SIZE))
     notifier = Notifier(
         RabbitSource(RABBITMQ_URL, queue, RETRY_DELAYS, prefetch=200),
         renderer=MailRenderer(SENDER),
@@ -123,9 +123,8 @@ async def notifier_rate(queue: str, port: int, count: int, sent_log: SentLog) ->
     )
     started = time.perf_counter()
     task = asyncio.create_task(notifier.run())
-    while notifier.metrics.value("sent") < count:
-        notifier.progress.clear()
-        await asyncio.wait_for(notifier.progress.wait(), 60)
+    async with asyncio.timeout(600):
+        await notifier.progress.until(lambda: notifier.metrics.value("sent") >= count)
     seconds = time.perf_counter() - started
     notifier.stop()
     await task

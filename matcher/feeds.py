@@ -1,7 +1,12 @@
-"""Price feeds: async iterators of ``(symbol, price)`` trades.
+"""Price feeds, and what a feed drives.
 
-The Binance client is one; ``QueueFeed`` is the in-process one, for wiring a matcher to
-anything that produces trades (and for tests, which push trades and await their processing).
+A feed is one of two shapes:
+
+- an async iterator of ``(symbol, price)`` trades, which the matcher's tick loop pulls
+  (``ReplayFeed``; ``QueueFeed``, the in-process one, for wiring a matcher to anything that
+  produces trades, and for tests, which push trades and await their processing);
+- a ``PushFeed``, which calls ``TradeSink.tick`` itself, with no queue between its source and
+  the book (the live Binance feed, one call per WebSocket frame; ``SimulatedFeed``).
 """
 
 from __future__ import annotations
@@ -11,14 +16,58 @@ import contextlib
 import math
 import random
 import sys
-from collections.abc import AsyncIterator
-from typing import BinaryIO, Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import orjson
 
-from matcher.book import AlertBook
+from matcher.figures import FeedFigures
+from shared.version import Version
 
 _END = ("", 0.0)
+
+
+class TradeSink(Protocol):
+    """What a push feed drives: a matcher (``matcher.service.Matcher`` is one)."""
+
+    @property
+    def book_version(self) -> Version:
+        """Bumped whenever the book's alerts change: the symbols may have too."""
+        ...
+
+    def tick(self, symbol: str, price: float) -> object:
+        """One trade. No I/O, no waiting."""
+        ...
+
+    def symbols(self) -> Iterable[str]:
+        """The symbols with at least one live alert: what to follow."""
+        ...
+
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        """The next prices below and above that would cross something (-inf, inf if none)."""
+        ...
+
+    async def full(self) -> None:
+        """Returns when the sink wants no more trades for now."""
+        ...
+
+    async def room(self) -> None:
+        """Returns when the sink takes trades again."""
+        ...
+
+
+@runtime_checkable
+class PushFeed(Protocol):
+    async def drive(self, sink: TradeSink) -> None:
+        """Deliver trades to ``sink`` until ``stop``."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def figures(self) -> FeedFigures: ...
+
+
+Feed = AsyncIterable[tuple[str, float]] | PushFeed
 
 
 class QueueFeed:
@@ -127,7 +176,8 @@ class SimulatedFeed:
 
     Each symbol starts halfway between its nearest targets (1% short of the nearest target when
     only one side has alerts), then moves by a normal step of ``volatility`` of its price every
-    ``interval_seconds``: the alerts near the price fire within minutes.
+    ``interval_seconds``: the alerts near the price fire within minutes. Prices are rounded to
+    a tick of seven significant digits (at most 8 decimals), as an exchange's price filter does.
     """
 
     def __init__(
@@ -137,19 +187,26 @@ class SimulatedFeed:
         self._volatility = volatility
         self._random = random.Random(seed)
         self._prices: dict[str, float] = {}
+        self._decimals: dict[str, int] = {}
         self._stopping = asyncio.Event()
         self.steps = 0
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def drive(self, sink: SimulationSink) -> None:
+    def figures(self) -> FeedFigures:
+        return FeedFigures()
+
+    async def drive(self, sink: TradeSink) -> None:
         while not self._stopping.is_set():
-            for symbol in sink.symbols():
+            for symbol in list(sink.symbols()):
                 price = self._prices.get(symbol)
                 if price is None:
-                    price = _starting_price(*sink.book.nearest(symbol))
-                price *= 1 + self._random.gauss(0, self._volatility)
+                    price = _starting_price(*sink.nearest(symbol))
+                    self._decimals[symbol] = tick_decimals(price)
+                price = round(
+                    price * (1 + self._random.gauss(0, self._volatility)), self._decimals[symbol]
+                )
                 self._prices[symbol] = price
                 sink.tick(symbol, price)
             self.steps += 1
@@ -157,13 +214,15 @@ class SimulatedFeed:
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
 
 
-class SimulationSink(Protocol):
-    @property
-    def book(self) -> AlertBook: ...
+SIGNIFICANT_DIGITS = 7
+MAX_DECIMALS = 8
 
-    def tick(self, symbol: str, price: float) -> object: ...
 
-    def symbols(self) -> list[str]: ...
+def tick_decimals(price: float) -> int:
+    """Decimals of a tick that gives ``price`` seven significant digits, 0 to 8: 50,000 trades
+    in steps of 0.01, 2.5 in steps of 0.000001."""
+    digits_before_point = math.floor(math.log10(price)) + 1
+    return max(0, min(MAX_DECIMALS, SIGNIFICANT_DIGITS - digits_before_point))
 
 
 def _starting_price(highest_below: float, lowest_above: float) -> float:

@@ -1,52 +1,67 @@
-"""``pricealert matcher``: one replica, wired from settings, stopped cleanly by a signal."""
+"""The matcher's wiring, written once: ``build_matcher`` and ``build_feed`` (used by
+``pricealert matcher`` and by ``pricealert up``) and ``run_matcher``, the command itself."""
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from matcher.binance.feed import BinanceFeed
 from matcher.binance.rest import BinanceRest
-from matcher.feeds import ReplayFeed, SimulatedFeed
-from matcher.publisher import RabbitPublisher
-from matcher.service import Feed, Matcher
+from matcher.feeds import Feed, ReplayFeed, SimulatedFeed
+from matcher.publisher import Publisher, RabbitPublisher
+from matcher.service import Matcher
 from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings, Shard
 
 log = logging.getLogger("pricealert.matcher")
 
 
+@dataclass(frozen=True, slots=True)
+class FeedChoice:
+    """Which prices to match: live Binance (neither set), a file of trades, or random walks."""
+
+    replay: str | None = None
+    simulate: bool = False
+
+
+async def build_matcher(
+    settings: Settings, stack: AsyncExitStack, shard: Shard, *, publisher: Publisher | None = None
+) -> Matcher:
+    """A matcher replica for ``settings``, publishing to RabbitMQ unless ``publisher`` stands
+    in. What it opens is closed by ``stack``."""
+    if publisher is None:
+        rabbit = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
+        stack.push_async_callback(rabbit.close)
+        await rabbit.open()
+        publisher = rabbit
+    return Matcher(settings.require_database_url(), shard, publisher)
+
+
+def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) -> tuple[Feed, str]:
+    """The feed ``choice`` names, and a description of it for the logs."""
+    if choice.simulate:
+        return SimulatedFeed(), "simulated random walks"
+    if choice.replay is not None:
+        return ReplayFeed(choice.replay), f"replay {choice.replay}"
+    rest = BinanceRest(settings.binance_rest_url)
+    stack.push_async_callback(rest.close)
+    return BinanceFeed(settings.binance_ws_url, rest=rest), f"Binance {settings.binance_ws_url}"
+
+
 async def run_matcher(
-    settings: Settings,
-    shard: Shard,
-    replay: str | None,
-    metrics_port: int | None,
-    *,
-    simulate: bool = False,
+    settings: Settings, shard: Shard, choice: FeedChoice, metrics_port: int | None
 ) -> int:
-    publisher = RabbitPublisher(settings.rabbitmq_url, settings.rabbitmq_queue)
-    await publisher.open()
-    matcher = Matcher(settings.require_database_url(), shard, publisher)
-    serve_metrics(matcher.metrics, metrics_port, settings.metrics_host)
-    stop_on_signals(matcher.stop)
-    feed: Feed
-    rest = None
-    if simulate:
-        feed = SimulatedFeed()
-        source = "simulated random walks"
-    elif replay is None:
-        rest = BinanceRest(settings.binance_rest_url)
-        feed = BinanceFeed(settings.binance_ws_url, rest=rest)
-        source = f"Binance {settings.binance_ws_url}"
-    else:
-        feed = ReplayFeed(replay)
-        source = f"replay {replay}"
-    log.info("matcher starting", extra={"shard": str(shard), "feed": source})
-    try:
+    """``pricealert matcher``: match until SIGTERM or SIGINT (or the end of a replay), then
+    finish the claims and publishes in flight."""
+    async with AsyncExitStack() as stack:
+        matcher = await build_matcher(settings, stack, shard)
+        feed, description = build_feed(settings, stack, choice)
+        serve_metrics(matcher.metrics, metrics_port, settings.metrics_host)
+        stop_on_signals(matcher.stop)
+        log.info("matcher starting", extra={"shard": str(shard), "feed": description})
         await matcher.run(feed)
-    finally:
-        await publisher.close()
-        if rest is not None:
-            await rest.close()
     if isinstance(feed, ReplayFeed):
         log.info("replay finished", extra={"trades": feed.replayed, "skipped_lines": feed.skipped})
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Sequence
@@ -30,7 +29,9 @@ from psycopg_pool import AsyncConnectionPool
 from matcher import store
 from matcher.metrics import MatcherMetrics
 from matcher.publisher import Publisher
+from shared.backoff import full_jitter
 from shared.messages import AlertMessage
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ MAX_PUBLISH = 5_000
 # Batches awaiting their confirms at once: the broker confirms after its disk write, so one
 # batch at a time would leave the client idle during every write.
 PUBLISHES_IN_FLIGHT = 3
+RETRY_BASE_SECONDS = 0.1
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ClaimPipeline:
         publisher: Publisher,
         *,
         metrics: MatcherMetrics,
+        progress: Version,
         max_pending: int = 500_000,
         retry_cap_seconds: float = 10.0,
     ) -> None:
@@ -72,15 +75,15 @@ class ClaimPipeline:
         self._times: list[datetime] = []
         self._to_publish: deque[AlertMessage] = deque()
         self._in_flight: set[int] = set()  # claimed, not yet confirmed and marked
-        self._claim_wake = asyncio.Event()
-        self._publish_wake = asyncio.Event()
+        self._offered = Version()  # bumped by offer: work for the claim loop
+        self._claimed = Version()  # bumped by claims and republishes: work for the publish loop
         self._room = asyncio.Event()
         self._room.set()
         self._full = asyncio.Event()  # the opposite of _room: set while back-pressure holds
         self._idle = asyncio.Event()
         self._idle.set()
         self._claiming = self._publishing = False  # a worker is in the middle of a batch
-        self.progress = asyncio.Event()  # set whenever alerts are claimed or confirmed
+        self._progress = progress  # bumped whenever alerts are claimed or confirmed
         self._tasks: list[asyncio.Task[None]] = []
         self.counters = Counters()
 
@@ -101,7 +104,7 @@ class ClaimPipeline:
         self._times += [at] * len(alert_ids)
         self.counters.crossed += len(alert_ids)
         self._idle.clear()
-        self._claim_wake.set()
+        self._offered.bump()
         if len(self._ids) >= self._max_pending and self._room.is_set():
             self._room.clear()
             self._full.set()
@@ -126,7 +129,7 @@ class ClaimPipeline:
         self._to_publish.extend(fresh)
         if fresh:
             self._idle.clear()
-            self._publish_wake.set()
+            self._claimed.bump()
 
     def start(self) -> None:
         self._tasks = [
@@ -151,9 +154,9 @@ class ClaimPipeline:
 
     async def _claim_loop(self) -> None:
         failures = 0
+        seen = 0
         while True:
-            await self._claim_wake.wait()
-            self._claim_wake.clear()
+            seen = await self._offered.changed(seen)
             self._claiming = True
             while self._ids:
                 ids = self._ids[:MAX_CLAIM]
@@ -166,7 +169,7 @@ class ClaimPipeline:
                 except Exception as exc:
                     failures += 1
                     self.counters.claim_failures += 1
-                    delay = _backoff(failures, self._retry_cap)
+                    delay = full_jitter(failures, base=RETRY_BASE_SECONDS, cap=self._retry_cap)
                     log.warning(
                         "claim failed: retrying",
                         extra={"alerts": len(ids), "error": repr(exc), "retry_in_s": delay},
@@ -182,36 +185,40 @@ class ClaimPipeline:
                     self._full.clear()
                     log.info("claim back-pressure released", extra={"pending": len(self._ids)})
                 self.counters.claimed += len(claimed)
-                self.progress.set()
                 self._in_flight.update(m.alert_id for m in claimed)
                 self._to_publish.extend(claimed)
-                self._publish_wake.set()
+                self._claimed.bump()
+                self._progress.bump()
             self._claiming = False
             self._check_idle()
 
     async def _publish_loop(self) -> None:
         failures = 0
+        seen = 0
         batches: set[asyncio.Task[bool]] = set()
         while True:
-            await self._publish_wake.wait()
-            self._publish_wake.clear()
+            seen = await self._claimed.changed(seen)
             self._publishing = True
             while self._to_publish or batches:
                 while self._to_publish and len(batches) < PUBLISHES_IN_FLIGHT:
                     count = min(len(self._to_publish), MAX_PUBLISH)
                     batch = [self._to_publish.popleft() for _ in range(count)]
                     batches.add(asyncio.create_task(self._publish_batch(batch)))
-                wake = asyncio.create_task(self._publish_wake.wait())
-                done, _ = await asyncio.wait({*batches, wake}, return_when=FIRST_COMPLETED)
-                wake.cancel()
-                self._publish_wake.clear()
-                finished = done - {wake}
+                more = asyncio.ensure_future(self._claimed.changed(seen))
+                done, _ = await asyncio.wait({*batches, more}, return_when=FIRST_COMPLETED)
+                if more.done():
+                    seen = more.result()
+                else:
+                    more.cancel()
+                finished = done - {more}
                 batches -= finished
                 if all(task.result() for task in finished):
                     failures = 0
                 else:
                     failures += 1
-                    await asyncio.sleep(_backoff(failures, self._retry_cap))
+                    await asyncio.sleep(
+                        full_jitter(failures, base=RETRY_BASE_SECONDS, cap=self._retry_cap)
+                    )
             self._publishing = False
             self._check_idle()
 
@@ -244,8 +251,6 @@ class ClaimPipeline:
                 histogram.observe((now - crossed_at).total_seconds())
 
     async def _mark_published(self, alert_ids: list[int]) -> None:
-        self.counters.published += len(alert_ids)
-        self.progress.set()
         try:
             async with self._pool.connection() as conn:
                 await store.mark_published(conn, alert_ids)
@@ -257,8 +262,5 @@ class ClaimPipeline:
                 extra={"alerts": len(alert_ids), "error": repr(exc)},
             )
         self._in_flight.difference_update(alert_ids)
-
-
-def _backoff(failures: int, cap: float) -> float:
-    """Full-jitter exponential backoff: random(0, min(cap, 0.1 * 2**failures))."""
-    return random.uniform(0, min(cap, 0.1 * 2 ** min(failures, 16)))
+        self.counters.published += len(alert_ids)
+        self._progress.bump()

@@ -61,11 +61,10 @@ class RabbitPublisher:
         channel = await self._channel.get_underlay_channel()
         if not isinstance(channel, Channel):
             raise TypeError(f"unexpected aiormq channel type {type(channel).__name__}")
-        linear_confirms(channel)
+        linear_confirms(channel)  # once per channel: a reconnect brings a new one
         encoder = self._encoder
         if encoder is None or encoder.channel_number != channel.number:
-            linear_confirms(channel)
-        encoder = self._encoder = PublishEncoder(channel.number, self._queue, CONTENT_TYPE)
+            encoder = self._encoder = PublishEncoder(channel.number, self._queue, CONTENT_TYPE)
         # One message per alert, even if a batch names an alert twice (a republish pass can
         # meet a claim still in flight): a returned message is matched to its publish by id.
         unique = list({message.alert_id: message for message in messages}.values())

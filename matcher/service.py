@@ -13,36 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import psycopg
 
 from matcher import store
 from matcher.book import AlertBook
 from matcher.changes import Added, changes
+from matcher.feeds import Feed, PushFeed
+from matcher.figures import FeedFigures, MatcherFigures, flat
 from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.publisher import Publisher
+from shared.backoff import full_jitter
 from shared.db import create_pool
 from shared.settings import Shard
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
-
-class PushFeed(Protocol):
-    """A feed that calls ``Matcher.tick`` itself (the live Binance feed: one call per frame,
-    no queue between the socket and the book)."""
-
-    async def drive(self, sink: Matcher) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-# A feed is an async iterable of (symbol, price) trades, or a PushFeed.
-Feed = AsyncIterable[tuple[str, float]] | PushFeed
+RESYNC_BACKOFF_BASE_SECONDS = 0.2
+RESYNC_BACKOFF_CAP_SECONDS = 30.0
 
 
 class Matcher:
@@ -66,34 +57,70 @@ class Matcher:
         self._book = AlertBook()
         self._pool = create_pool(database_url, size=5, name=f"matcher-{shard.index}")
         self.metrics = MatcherMetrics()
+        # Bumped whenever alerts are claimed or confirmed, or a republish check ends.
+        self.progress = Version()
         self.pipeline = ClaimPipeline(
-            self._pool, publisher, metrics=self.metrics, retry_cap_seconds=retry_cap_seconds
+            self._pool,
+            publisher,
+            metrics=self.metrics,
+            progress=self.progress,
+            retry_cap_seconds=retry_cap_seconds,
         )
-        self.metrics.watch(self)
+        self.metrics.watch(self.figures)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
-        self.book_changed = asyncio.Event()  # set whenever a reload or notification applied
-        self.republish_checked = asyncio.Event()  # set after each look for unconfirmed alerts
+        self._book_version = Version()  # bumped whenever a reload or notification applied
         self._synced = asyncio.Event()
         self._tick_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.ticks = 0
-        self.resyncs = 0
-        self.feed: Feed | None = None  # the one being run, for its metrics
+        self._resyncs = 0
+        self._republish_checks = 0
+        self._feed: Feed | None = None  # the one being run, for its figures
         self.last_load: tuple[int, float] = (0, 0.0)  # alerts, seconds of the latest load
 
     @property
     def book(self) -> AlertBook:
         return self._book
 
+    @property
+    def book_version(self) -> Version:
+        return self._book_version
+
+    def figures(self) -> MatcherFigures:
+        """A snapshot of every figure: what the metrics and the log summary report."""
+        counters = self.pipeline.counters
+        feed = self._feed
+        return MatcherFigures(
+            ticks=self.ticks,
+            alerts_in_book=len(self._book),
+            symbols_in_book=len(self._book.symbols),
+            crossed=counters.crossed,
+            claimed=counters.claimed,
+            published=counters.published,
+            publish_retries=counters.publish_failures,
+            claim_retries=counters.claim_failures,
+            resyncs=self._resyncs,
+            republish_checks=self._republish_checks,
+            publish_backlog=len(self.pipeline.in_flight),
+            claim_backlog=self.pipeline.pending,
+            feed=feed.figures() if isinstance(feed, PushFeed) else FeedFigures(),
+        )
+
     async def run(self, feed: Feed) -> None:
         """Match ``feed`` until it ends or ``stop()`` is called; then finish the claims and
         publishes in flight and return."""
-        self.feed = feed
+        self._feed = feed
         await self._pool.open(wait=True)
         self.pipeline.start()
-        helpers = [asyncio.create_task(self._follow_changes(), name="follow-changes")]
+        follower = asyncio.create_task(self._follow_changes(), name="follow-changes")
+        helpers = [follower]
         try:
-            await self._synced.wait()
+            synced = asyncio.create_task(self._synced.wait())
+            await asyncio.wait({synced, follower}, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done():  # the follower died before the first load: say why
+                synced.cancel()
+                follower.result()
+                raise RuntimeError("the database change follower stopped before loading")
             # Everything claimed before this start and never confirmed (a crash between claim
             # and confirm) is queued for publishing before the first tick.
             await self._republish_pass(datetime.now(UTC))
@@ -165,8 +192,11 @@ class Matcher:
         """The symbols with at least one live alert in this shard: what to subscribe to."""
         return list(self._book.symbols)
 
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        return self._book.nearest(symbol)
+
     async def _tick_loop(self, feed: Feed) -> None:
-        if not isinstance(feed, AsyncIterable):
+        if isinstance(feed, PushFeed):
             try:
                 await feed.drive(self)
             finally:
@@ -191,8 +221,10 @@ class Matcher:
                         self._apply(notification.payload)
             except psycopg.OperationalError as exc:
                 failures += 1
-                self.resyncs += 1
-                delay = random.uniform(0, min(30.0, 0.2 * 2 ** min(failures, 10)))
+                self._resyncs += 1
+                delay = full_jitter(
+                    failures, base=RESYNC_BACKOFF_BASE_SECONDS, cap=RESYNC_BACKOFF_CAP_SECONDS
+                )
                 log.warning(
                     "lost the database connection: will reload the shard",
                     extra={"error": str(exc).strip(), "retry_in_s": round(delay, 2)},
@@ -206,7 +238,7 @@ class Matcher:
         self.last_load = (count, seconds)
         self._book = book
         self._synced.set()
-        self.book_changed.set()
+        self._book_version.bump()
         log.info(
             "shard loaded",
             extra={
@@ -226,7 +258,7 @@ class Matcher:
                     book.add(change.alert_id, change.symbol, change.condition, change.target)
                 else:
                     book.remove(change.alert_id)
-            self.book_changed.set()
+            self._book_version.bump()
         except (ValueError, KeyError, TypeError) as exc:
             log.error("unreadable alerts notification skipped", extra={"error": repr(exc)})
 
@@ -243,7 +275,8 @@ class Matcher:
                 log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
         except psycopg.OperationalError as exc:
             log.warning("republish check failed", extra={"error": str(exc).strip()})
-        self.republish_checked.set()
+        self._republish_checks += 1
+        self.progress.bump()
 
     async def _republish(self, cutoff: datetime) -> int:
         found = 0
@@ -263,18 +296,4 @@ class Matcher:
             self._log_summary("matcher summary")
 
     def _log_summary(self, message: str) -> None:
-        counters = self.pipeline.counters
-        log.info(
-            message,
-            extra={
-                "shard": str(self._shard),
-                "ticks": self.ticks,
-                "alerts_in_book": len(self._book),
-                "crossed": counters.crossed,
-                "claimed": counters.claimed,
-                "published": counters.published,
-                "publish_retries": counters.publish_failures,
-                "claim_retries": counters.claim_failures,
-                "resyncs": self.resyncs,
-            },
-        )
+        log.info(message, extra={"shard": str(self._shard), **flat(self.figures())})

@@ -23,6 +23,7 @@ from notifier.sent_log import SentLog
 from notifier.smtp import PermanentSendError, TransientSendError
 from notifier.sources import Delivery, MessageSource
 from shared.messages import AlertMessage
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Notifier:
         self._retry_delays = tuple(retry_delays)
         self.metrics = metrics or NotifierMetrics()
         self.ready = asyncio.Event()
-        self.progress = asyncio.Event()  # set after every message settled
+        self.progress = Version()  # bumped after every message settled
         self._stopping = asyncio.Event()
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -92,7 +93,7 @@ class Notifier:
             outcome = await self._handle(message)
             await message.ack()
             self.metrics.count(outcome)
-            self.progress.set()
+            self.progress.bump()
         except Exception as exc:
             # Acking or publishing failed (RabbitMQ went away): the broker redelivers it.
             log.warning(

@@ -1,74 +1,79 @@
-"""``pricealert notifier``: the email consumer, wired from settings, stopped cleanly by a signal."""
+"""The notifier's wiring, written once: ``build_notifier`` (used by ``pricealert notifier`` and
+by ``pricealert up``) and ``run_notifier``, the command itself."""
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 
-from notifier.consumer import Notifier
+from notifier.consumer import Mailer, Notifier
 from notifier.mail import MailRenderer
 from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
-from notifier.smtp import SmtpPool, SmtpSettings
-from notifier.sources import RabbitSource
+from notifier.smtp import SmtpPool
+from notifier.sources import MessageSource, RabbitSource
 from shared.db import create_pool
 from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings
 
 log = logging.getLogger("pricealert.notifier")
 
-
-def smtp_settings(settings: Settings) -> SmtpSettings:
-    return SmtpSettings(
-        host=settings.smtp_host or "localhost",
-        port=settings.smtp_port,
-        tls=settings.smtp_tls,
-        user=settings.smtp_user,
-        password=settings.smtp_password,
-        timeout_seconds=settings.smtp_timeout_seconds,
-        ca_file=settings.smtp_ca_file,
-    )
+SENT_LOG_CONNECTIONS = 3
 
 
-async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
-    renderer = MailRenderer(settings.smtp_from, settings.notifier_templates)
-    smtp = smtp_settings(settings)
-    mailer = SmtpPool(smtp, settings.smtp_pool_size)
-    pool = None
+async def build_notifier(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    source: MessageSource | None = None,
+    mailer: Mailer | None = None,
+) -> Notifier:
+    """A notifier for ``settings``: RabbitMQ and SMTP unless ``source`` or ``mailer`` stand in
+    for them. Everything it opens is closed by ``stack``, also when a later step fails."""
+    renderer = MailRenderer(settings.smtp.sender, settings.notifier_templates)
+    if mailer is None:
+        smtp = SmtpPool(settings.smtp)
+        stack.push_async_callback(smtp.close)
+        mailer = smtp
     sent_log: SentLog
     if settings.database_url:
-        pool = create_pool(settings.database_url, size=3, name="notifier")
+        pool = create_pool(settings.database_url, size=SENT_LOG_CONNECTIONS, name="notifier")
         await pool.open(wait=True)
+        stack.push_async_callback(pool.close)
         sent_log = DatabaseSentLog(pool)
     else:
         log.warning("no DATABASE_URL: duplicate mails are caught within this process only")
         sent_log = MemorySentLog()
-    source = RabbitSource(
-        settings.rabbitmq_url,
-        settings.rabbitmq_queue,
-        settings.notifier_retry_delays,
-        settings.notifier_prefetch,
-    )
-    notifier = Notifier(
+    if source is None:
+        source = RabbitSource(
+            settings.rabbitmq_url,
+            settings.rabbitmq_queue,
+            settings.notifier_retry_delays,
+            settings.notifier_prefetch,
+        )
+    return Notifier(
         source,
         renderer=renderer,
         mailer=mailer,
         sent_log=sent_log,
         retry_delays=settings.notifier_retry_delays,
     )
-    serve_metrics(notifier.metrics, metrics_port, settings.metrics_host)
-    stop_on_signals(notifier.stop)
-    log.info(
-        "notifier starting",
-        extra={
-            "smtp": f"{smtp.host}:{smtp.port}",
-            "smtp_tls": smtp.tls,
-            "smtp_connections": settings.smtp_pool_size,
-            "sender": settings.smtp_from,
-        },
-    )
-    try:
+
+
+async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
+    """``pricealert notifier``: consume until SIGTERM or SIGINT, then settle what is in hand."""
+    async with AsyncExitStack() as stack:
+        notifier = await build_notifier(settings, stack)
+        serve_metrics(notifier.metrics, metrics_port, settings.metrics_host)
+        stop_on_signals(notifier.stop)
+        smtp = settings.smtp
+        log.info(
+            "notifier starting",
+            extra={
+                "smtp": f"{smtp.host or 'localhost'}:{smtp.port}",
+                "smtp_tls": smtp.tls,
+                "smtp_connections": smtp.pool_size,
+                "sender": smtp.sender,
+            },
+        )
         await notifier.run()
-    finally:
-        await mailer.close()
-        if pool is not None:
-            await pool.close()
     return 0

@@ -7,11 +7,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import aiosmtplib
 
 from notifier.mail import Mail
+from shared.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -24,25 +24,14 @@ class PermanentSendError(Exception):
     """Will never be delivered: the server refused the recipient or the message with 5xx."""
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    host: str
-    port: int
-    tls: str = "none"  # none | starttls | tls
-    user: str | None = None
-    password: str | None = None
-    timeout_seconds: float = 15.0
-    ca_file: str | None = None  # a PEM bundle to trust instead of the system's CAs
-
-
 class SmtpPool:
-    """At most ``size`` connections, each kept open and reused for the next mail; a connection
-    that failed in any way is dropped and a new one opened on demand. ``size`` sends run at
-    once; the others wait for a free connection."""
+    """At most ``settings.pool_size`` connections, each kept open and reused for the next mail;
+    a connection that failed in any way is dropped and a new one opened on demand. That many
+    sends run at once; the others wait for a free connection."""
 
-    def __init__(self, settings: SmtpSettings, size: int) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
-        self._free = asyncio.Semaphore(size)
+        self._free = asyncio.Semaphore(settings.pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
         self._closed = False
 
@@ -110,7 +99,7 @@ class SmtpPool:
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self._settings
         client = aiosmtplib.SMTP(
-            hostname=settings.host,
+            hostname=settings.host or "localhost",
             port=settings.port,
             use_tls=settings.tls == "tls",
             start_tls=settings.tls == "starttls",  # never "try if offered": say it

@@ -1,8 +1,8 @@
 """Settings: read once from the environment at start, frozen, passed down.
 
-The variable names are the contract of DESIGN.md (the seed's ``DATABASE_SETTINGS__*`` and
-``RABBITMQ_HOST`` spellings are honoured). A missing or malformed value raises
-:class:`SettingsError` whose message is one line naming the variable.
+The variable names are the ones the README's "Settings" table lists; the original Django
+design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are honoured too. A missing or
+malformed value raises :class:`SettingsError` whose message is one line naming the variable.
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, TypeVar, get_args
 from urllib.parse import quote
 
 from shared.errors import SettingsError
 
+Choice = TypeVar("Choice", bound=str)
+
 _SEED_DB_PARTS = ("DBNAME", "USER", "PASSWORD", "HOST", "PORT")
-_SMTP_TLS_MODES = ("none", "starttls", "tls")
-_LOG_FORMATS = ("json", "text")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SmtpTls = Literal["none", "starttls", "tls"]
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 JWT_SECRET_MIN_LENGTH = 32
 
 
@@ -33,23 +36,32 @@ class Shard:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSettings:
+    """How the notifier reaches its SMTP server (``SMTP_*``); ``host`` None means none is set."""
+
+    host: str | None = None
+    port: int = 25  # 465 when tls is "tls" and SMTP_PORT is not set
+    user: str | None = None
+    password: str | None = None
+    sender: str = "pricealert@localhost"
+    tls: SmtpTls = "none"
+    ca_file: str | None = None  # a PEM bundle to trust instead of the system's CAs
+    pool_size: int = 16  # connections kept open, and so mails in flight
+    timeout_seconds: float = 15.0  # per SMTP command
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    database_url: str | None
+    """Every setting, with its default; ``from_env`` reads the variables the README lists."""
+
+    database_url: str | None = None
     database_pool_size: int = 10
     rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"
     rabbitmq_configured: bool = False
     rabbitmq_queue: str = "price_alerts"
     binance_ws_url: str = "wss://stream.binance.com:9443"
     binance_rest_url: str = "https://api.binance.com"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_from: str = "pricealert@localhost"
-    smtp_tls: str = "none"
-    smtp_ca_file: str | None = None
-    smtp_pool_size: int = 16
-    smtp_timeout_seconds: float = 15.0
+    smtp: SmtpSettings = SmtpSettings()
     notifier_prefetch: int = 200
     notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
     notifier_templates: str | None = None
@@ -61,52 +73,53 @@ class Settings:
     max_live_alerts_per_user: int = 1000
     matcher_shard: Shard = Shard(0, 1)
     matcher_metrics_port: int | None = None
-    log_level: str = "INFO"
-    log_format: str = "json"
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from an environment mapping (``os.environ`` at the entry point)."""
+        """Build settings from an environment mapping (``os.environ`` at the entry point);
+        an absent variable keeps the field's default."""
         reader = _Reader(env)
-        smtp_tls = reader.choice("SMTP_TLS", _SMTP_TLS_MODES, "none")
+        default = cls()
         return cls(
             database_url=_database_url(reader),
-            database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=1),
+            database_pool_size=reader.integer(
+                "DATABASE_POOL_SIZE", default.database_pool_size, minimum=1
+            ),
             rabbitmq_url=_rabbitmq_url(reader),
             rabbitmq_configured=bool(reader.get("RABBITMQ_URL") or reader.get("RABBITMQ_HOST")),
-            rabbitmq_queue=reader.get("RABBITMQ_QUEUE") or "price_alerts",
-            binance_ws_url=reader.url(
-                "BINANCE_WS_URL", "wss://stream.binance.com:9443", ("ws", "wss")
-            ),
+            rabbitmq_queue=reader.get("RABBITMQ_QUEUE") or default.rabbitmq_queue,
+            binance_ws_url=reader.url("BINANCE_WS_URL", default.binance_ws_url, ("ws", "wss")),
             binance_rest_url=reader.url(
-                "BINANCE_REST_URL", "https://api.binance.com", ("http", "https")
+                "BINANCE_REST_URL", default.binance_rest_url, ("http", "https")
             ),
-            smtp_host=reader.get("SMTP_HOST"),
-            smtp_port=reader.integer("SMTP_PORT", 465 if smtp_tls == "tls" else 25, minimum=1),
-            smtp_user=reader.get("SMTP_USER"),
-            smtp_password=reader.get("SMTP_PASSWORD"),
-            smtp_from=reader.get("SMTP_FROM") or "pricealert@localhost",
-            smtp_tls=smtp_tls,
-            smtp_ca_file=reader.get("SMTP_CA_FILE"),
-            smtp_pool_size=reader.integer("SMTP_POOL_SIZE", 16, minimum=1),
-            smtp_timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", 15.0),
-            notifier_prefetch=reader.integer("NOTIFIER_PREFETCH", 200, minimum=1),
+            smtp=_smtp(reader, default.smtp),
+            notifier_prefetch=reader.integer(
+                "NOTIFIER_PREFETCH", default.notifier_prefetch, minimum=1
+            ),
             notifier_retry_delays=reader.seconds_list(
-                "NOTIFIER_RETRY_DELAYS", (10.0, 60.0, 300.0, 1800.0, 7200.0)
+                "NOTIFIER_RETRY_DELAYS", default.notifier_retry_delays
             ),
             notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
             notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=1),
-            metrics_host=reader.get("METRICS_HOST") or "127.0.0.1",
+            metrics_host=reader.get("METRICS_HOST") or default.metrics_host,
             jwt_secret=reader.get("JWT_SECRET"),
-            access_token_ttl_seconds=reader.integer("ACCESS_TOKEN_TTL_SECONDS", 300, minimum=1),
-            refresh_token_ttl_seconds=reader.integer(
-                "REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600, minimum=1
+            access_token_ttl_seconds=reader.integer(
+                "ACCESS_TOKEN_TTL_SECONDS", default.access_token_ttl_seconds, minimum=1
             ),
-            max_live_alerts_per_user=reader.integer("MAX_LIVE_ALERTS_PER_USER", 1000, minimum=1),
-            matcher_shard=parse_shard(reader.get("MATCHER_SHARD") or "0/1", "MATCHER_SHARD"),
+            refresh_token_ttl_seconds=reader.integer(
+                "REFRESH_TOKEN_TTL_SECONDS", default.refresh_token_ttl_seconds, minimum=1
+            ),
+            max_live_alerts_per_user=reader.integer(
+                "MAX_LIVE_ALERTS_PER_USER", default.max_live_alerts_per_user, minimum=1
+            ),
+            matcher_shard=parse_shard(
+                reader.get("MATCHER_SHARD") or str(default.matcher_shard), "MATCHER_SHARD"
+            ),
             matcher_metrics_port=reader.optional_integer("MATCHER_METRICS_PORT", minimum=1),
-            log_level=reader.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
-            log_format=reader.choice("LOG_FORMAT", _LOG_FORMATS, "json"),
+            log_level=reader.choice("LOG_LEVEL", get_args(LogLevel), default.log_level, upper=True),
+            log_format=reader.choice("LOG_FORMAT", get_args(LogFormat), default.log_format),
         )
 
     def require_database_url(self) -> str:
@@ -130,6 +143,21 @@ class Settings:
                 f"at least {JWT_SECRET_MIN_LENGTH} are needed for HS256"
             )
         return self.jwt_secret
+
+
+def _smtp(reader: _Reader, default: SmtpSettings) -> SmtpSettings:
+    tls = reader.choice("SMTP_TLS", get_args(SmtpTls), default.tls)
+    return SmtpSettings(
+        host=reader.get("SMTP_HOST"),
+        port=reader.integer("SMTP_PORT", 465 if tls == "tls" else default.port, minimum=1),
+        user=reader.get("SMTP_USER"),
+        password=reader.get("SMTP_PASSWORD"),
+        sender=reader.get("SMTP_FROM") or default.sender,
+        tls=tls,
+        ca_file=reader.get("SMTP_CA_FILE"),
+        pool_size=reader.integer("SMTP_POOL_SIZE", default.pool_size, minimum=1),
+        timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", default.timeout_seconds),
+    )
 
 
 def parse_shard(text: str, variable: str) -> Shard:
@@ -168,15 +196,16 @@ class _Reader:
         return value
 
     def choice(
-        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
-    ) -> str:
+        self, name: str, allowed: tuple[Choice, ...], default: Choice, *, upper: bool = False
+    ) -> Choice:
         raw = self.get(name)
         if raw is None:
             return default
         value = raw.upper() if upper else raw.lower()
-        if value not in allowed:
-            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-        return value
+        for choice in allowed:
+            if value == choice:
+                return choice
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
 
     def seconds(self, name: str, default: float) -> float:
         raw = self.get(name)
@@ -247,6 +276,8 @@ def _database_url(reader: _Reader) -> str | None:
 
 
 def _rabbitmq_url(reader: _Reader) -> str:
+    """RABBITMQ_URL, else one built from RABBITMQ_HOST/PORT/USER/PASSWORD (each defaulting to
+    RabbitMQ's own: localhost, 5672, guest, guest)."""
     url = reader.get("RABBITMQ_URL")
     if url is not None:
         if not url.startswith(("amqp://", "amqps://")):

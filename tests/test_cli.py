@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-PRICEALERT = [sys.executable, "-m", "shared.cli"]
+PRICEALERT = [sys.executable, "-m", "pricealert"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

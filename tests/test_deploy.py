@@ -50,7 +50,7 @@ def test_compose_settings_are_ones_the_service_reads() -> None:
     env = dict(compose["services"]["notifier"]["environment"])
     env["JWT_SECRET"] = "x" * 40  # compose interpolates it from the caller's environment
     settings = Settings.from_env({k: str(v) for k, v in env.items()})
-    assert settings.smtp_host == "mailpit"
+    assert settings.smtp.host == "mailpit"
     assert settings.rabbitmq_configured
     assert settings.require_database_url().startswith("postgresql://")
 

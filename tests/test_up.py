@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pricealert.up import Up, run_up
 from shared.settings import Settings
-from shared.up import Up, run_up
 from tests.fake_binance import FakeBinance
 from tests.smtp_sink import SmtpSink
 
@@ -79,9 +79,7 @@ async def sign_up_and_create(client: httpx.AsyncClient) -> dict[str, int]:
 
 async def until_sent(up: Up, count: int) -> None:
     async with asyncio.timeout(WAIT):
-        while up.notifier.metrics.value("sent") < count:
-            up.notifier.progress.clear()
-            await up.notifier.progress.wait()
+        await up.notifier.progress.until(lambda: up.notifier.metrics.value("sent") >= count)
 
 
 async def trade_and_check(up: Up, fake: FakeBinance) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,6 +27,8 @@ import orjson
 from picows import WSError, WSMsgType, WSTransport, ws_connect
 
 from matcher.binance.listener import OnTrade, StreamListener
+from shared.backoff import full_jitter
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class StreamConnection:
         self._pending: dict[int, tuple[str, list[str]]] = {}  # request id -> (method, params)
         self._initial: set[str] = set()  # the streams named in the URL of the current session
         self._next_id = 1
-        self._changed = asyncio.Event()
+        self._changed = Version()  # wanted streams or the server's subscriptions moved
         self._transport: WSTransport | None = None
         self._listener: StreamListener | None = None
         self._stopping = False
@@ -77,11 +78,6 @@ class StreamConnection:
         self.connects = 0
         self.failed_connects = 0
         self.malformed = 0
-        self.connected = asyncio.Event()
-
-    @property
-    def stream_count(self) -> int:
-        return len(self.wanted)
 
     @property
     def total_malformed(self) -> int:
@@ -93,7 +89,7 @@ class StreamConnection:
         if len(wanted) > MAX_STREAMS:
             raise ValueError(f"{len(wanted)} streams on one connection; Binance allows 1024")
         self.wanted = wanted
-        self._changed.set()
+        self._changed.bump()
 
     def pause_reading(self) -> None:
         if self._transport is not None:
@@ -105,7 +101,7 @@ class StreamConnection:
 
     def stop(self) -> None:
         self._stopping = True
-        self._changed.set()
+        self._changed.bump()
         if self._transport is not None:
             self._transport.send_close()
             self._transport.disconnect()
@@ -115,8 +111,7 @@ class StreamConnection:
         failures = 0
         while not self._stopping:
             if not self.wanted:
-                self._changed.clear()
-                await self._changed.wait()
+                await self._changed.changed(self._changed.value)
                 continue
             try:
                 healthy = await self._session()
@@ -130,8 +125,9 @@ class StreamConnection:
             if self._stopping:
                 break
             failures = 0 if healthy else failures + 1
-            delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**failures))
-            await asyncio.sleep(delay)
+            await asyncio.sleep(
+                full_jitter(failures, base=self._backoff_base, cap=self._backoff_cap)
+            )
 
     async def _session(self) -> bool:
         """One connection, from connect to disconnect; whether it was healthy (it got as far
@@ -178,14 +174,9 @@ class StreamConnection:
         self._down_since = None
         self._subscribed = {s for s in self.wanted if s in self._initial}
         self.connects += 1
-        self.connected.set()
         log.info(
             "Binance connected",
-            extra={
-                "connection": self.name,
-                "streams": len(self.wanted),
-                "connects": self.connects + 1,
-            },
+            extra={"connection": self.name, "streams": len(self.wanted), "connects": self.connects},
         )
 
     def _disconnected(self) -> None:
@@ -193,7 +184,6 @@ class StreamConnection:
         self._subscribed = set()
         self._pending.clear()
         self._down_since = time.time()
-        self.connected.clear()
         if not self._stopping:
             log.warning("Binance connection lost", extra={"connection": self.name})
 
@@ -220,18 +210,18 @@ class StreamConnection:
             self._subscribed.update(params)
         else:
             self._subscribed.difference_update(params)
-        self._changed.set()
+        self._changed.bump()
 
     async def _send_requests(self, transport: WSTransport) -> None:
         """Bring the server's subscriptions to ``wanted``, a rate-limited request at a time."""
         interval = 1 / REQUESTS_PER_SECOND
+        seen = self._changed.value
         while True:
             in_flight = {p for _, params in self._pending.values() for p in params}
             to_add = sorted(self.wanted - self._subscribed - in_flight)
             to_remove = sorted((self._subscribed - self.wanted) - in_flight)
             if not to_add and not to_remove:
-                self._changed.clear()
-                await self._changed.wait()
+                seen = await self._changed.changed(seen)
                 continue
             method, params = (
                 ("SUBSCRIBE", to_add[:PARAMS_PER_REQUEST])

@@ -23,11 +23,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from matcher.binance.connection import MAX_STREAMS, OnGap, StreamConnection
 from matcher.binance.listener import OnTrade
 from matcher.binance.rest import BinanceRest, RateLimited
+from matcher.feeds import TradeSink
+from matcher.figures import FeedFigures
+from shared.backoff import full_jitter
+from shared.version import Version
 
 T = TypeVar("T")
 
@@ -38,6 +42,9 @@ STREAM_KIND = "aggTrade"
 
 GAP_MARGIN_SECONDS = 5.0  # trades just before a drop may not have arrived either
 RETRIES = 5
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 30.0
+FOLLOW_GATHER_SECONDS = 0.05  # a burst of book changes becomes one round of requests
 
 
 def stream_name(symbol: str) -> str:
@@ -57,7 +64,7 @@ async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None
             log.warning("Binance rate limit", extra={"what": what, "retry_in_s": exc.retry_after})
             await asyncio.sleep(exc.retry_after)
         except Exception as exc:
-            delay = min(30.0, 0.5 * 2**attempt)
+            delay = full_jitter(attempt, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
             log.warning(
                 "Binance REST call failed",
                 extra={"what": what, "error": repr(exc), "retry_in_s": delay},
@@ -65,25 +72,6 @@ async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None
             await asyncio.sleep(delay)
     log.error("Binance REST call given up", extra={"what": what, "tries": RETRIES})
     return None
-
-
-class TradeSink(Protocol):
-    """What the feed drives: a matcher (``Matcher`` is one)."""
-
-    ready: asyncio.Event
-    book_changed: asyncio.Event
-
-    def tick(self, symbol: str, price: float) -> object: ...
-
-    def symbols(self) -> Iterable[str]: ...
-
-    async def full(self) -> None:
-        """Returns when the sink wants no more trades for now."""
-        ...
-
-    async def room(self) -> None:
-        """Returns when the sink takes trades again."""
-        ...
 
 
 class BinanceFeed:
@@ -111,13 +99,16 @@ class BinanceFeed:
         self._background: set[asyncio.Task[None]] = set()
         self.unknown_symbols = 0
         self.gaps_recovered = 0
-        self.seeded = 0
-        self.recovered = asyncio.Event()  # set after each gap's recovery
-        self.paused = asyncio.Event()  # set while back-pressure holds the sockets
+        self.paused = False  # back-pressure holds the sockets
+        self.progress = Version()  # bumped when a gap is recovered or the feed pauses or resumes
 
-    @property
-    def streams(self) -> set[str]:
-        return set(self._placement)
+    def figures(self) -> FeedFigures:
+        return FeedFigures(
+            reconnects=sum(max(0, c.connects - 1) + c.failed_connects for c in self.connections),
+            malformed=sum(c.total_malformed for c in self.connections),
+            unknown_symbols=self.unknown_symbols,
+            gaps_recovered=self.gaps_recovered,
+        )
 
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
@@ -150,20 +141,23 @@ class BinanceFeed:
             await sink.full()
             for connection in self.connections:
                 connection.pause_reading()
-            self.paused.set()
+            self.paused = True
+            self.progress.bump()
             log.warning("Binance feed paused: the matcher's claims are behind")
             await sink.room()
             for connection in self.connections:
                 connection.resume_reading()
-            self.paused.clear()
+            self.paused = False
+            self.progress.bump()
             log.info("Binance feed resumed")
 
     async def _follow(self, sink: TradeSink) -> None:
+        changes = sink.book_version
         while True:
-            sink.book_changed.clear()
+            seen = changes.value
             self.set_symbols(sink.symbols())
-            await sink.book_changed.wait()
-            await asyncio.sleep(0.05)  # gather a burst of changes into one round of requests
+            await changes.changed(seen)
+            await asyncio.sleep(FOLLOW_GATHER_SECONDS)
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         """Carry exactly the streams of ``symbols``. A stream keeps its connection while it is
@@ -232,7 +226,6 @@ class BinanceFeed:
         assert self._on_trade is not None
         for symbol, price in (prices or {}).items():
             self._on_trade(symbol, price)
-            self.seeded += 1
 
     def _recover_gap(self, connection: StreamConnection, started: float, ended: float) -> None:
         if self._rest is not None:
@@ -255,7 +248,7 @@ class BinanceFeed:
                 self._on_trade(symbol, high)
                 self._on_trade(symbol, low)
         self.gaps_recovered += 1
-        self.recovered.set()
+        self.progress.bump()
         log.info(
             "Binance gap recovered from klines",
             extra={"symbols": len(symbols), "gap_s": round(ended - started, 3)},
@@ -279,11 +272,3 @@ class BinanceFeed:
         self.connections.append(connection)
         self._tasks.append(asyncio.create_task(connection.run(), name=name))
         return connection
-
-    @property
-    def malformed(self) -> int:
-        return sum(c.total_malformed for c in self.connections)
-
-    @property
-    def reconnects(self) -> int:
-        return sum(max(0, c.connects - 1) + c.failed_connects for c in self.connections)

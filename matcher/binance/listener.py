@@ -43,7 +43,6 @@ class StreamListener(WSListener):
         self._on_disconnected = on_disconnected
         self._fragments: bytearray | None = None
         self.malformed = 0
-        self.shutdown_announced = False
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._on_connected(transport)
@@ -93,7 +92,6 @@ class StreamListener(WSListener):
         if isinstance(data, dict):
             event = data.get("e")
             if event == "serverShutdown":
-                self.shutdown_announced = True
                 self._on_control({"serverShutdown": True})
             elif parse_trade and event in ("trade", "aggTrade"):
                 try:

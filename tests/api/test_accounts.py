@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from api import passwords
-from tests.api.conftest import PASSWORD, User
+from tests.api.helpers import PASSWORD, User
 
 SIGNUP_PATHS = ["/api/signup/", "/signup/"]
 LOGIN_PATHS = ["/api/login/", "/login/"]

@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from shared.settings import Settings
-from tests.api.conftest import User, client_with_cap, sign_up
+from tests.api.helpers import User, client_with_cap, sign_up
 
 CREATE_PATHS = ["/api/alerts/create/", "/create_alert/"]
 DELETE_PATHS = ["/api/alerts/delete/", "/delete_alert/"]

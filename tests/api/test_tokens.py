@@ -9,7 +9,7 @@ import jwt
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tests.api.conftest import JWT_SECRET, User
+from tests.api.helpers import JWT_SECRET, User
 
 REFRESH_PATHS = ["/api/token/refresh/", "/login/refresh/"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -17,8 +18,9 @@ from matcher.binance.rest import BinanceRest
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.settings import Shard
+from shared.version import Version
 from tests.fake_binance import MAX_STREAMS, FakeBinance
-from tests.matcher.test_service import insert_alert, received
+from tests.matcher.helpers import insert_alert, received
 
 FAST = {
     "ping_idle_seconds": 0.3,
@@ -33,10 +35,9 @@ class RecordingSink:
 
     def __init__(self, symbols: set[str]) -> None:
         self._symbols = set(symbols)
-        self.ready = asyncio.Event()
-        self.book_changed = asyncio.Event()
+        self.book_version = Version()
         self.trades: list[tuple[str, float]] = []
-        self.arrived = asyncio.Event()
+        self.arrived = Version()
         self._full = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -54,20 +55,21 @@ class RecordingSink:
 
     def tick(self, symbol: str, price: float) -> None:
         self.trades.append((symbol, price))
-        self.arrived.set()
+        self.arrived.bump()
 
     def symbols(self) -> list[str]:
         return sorted(self._symbols)
 
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        return -math.inf, math.inf
+
     def change(self, symbols: set[str]) -> None:
         self._symbols = set(symbols)
-        self.book_changed.set()
+        self.book_version.bump()
 
     async def until(self, count: int) -> None:
         async with asyncio.timeout(15):
-            while len(self.trades) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+            await self.arrived.until(lambda: len(self.trades) >= count)
 
 
 @pytest.fixture
@@ -162,7 +164,7 @@ async def test_a_dropped_connection_reconnects_resubscribes_and_reports_the_gap(
     name, started, ended = gaps[0]
     assert name == "binance-0"
     assert started <= ended
-    assert feed.reconnects >= 1
+    assert feed.figures().reconnects >= 1
 
 
 async def test_a_silent_connection_is_treated_as_dead(
@@ -192,7 +194,7 @@ async def test_malformed_frames_are_counted_and_skipped_without_a_reconnect(
     fake.trade("BTCUSDT", "42")
     await sink.until(1)
     assert sink.trades == [("BTCUSDT", 42.0)]
-    assert feed.malformed == 3
+    assert feed.figures().malformed == 3
     assert fake.connections == 1
 
 
@@ -254,9 +256,7 @@ async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
         fake.trade("BTCUSDT", "49999.99")
         fake.trade("BTCUSDT", "50000.00")
         async with asyncio.timeout(15):
-            while matcher.pipeline.counters.published < 1:
-                matcher.pipeline.progress.clear()
-                await matcher.pipeline.progress.wait()
+            await matcher.progress.until(lambda: matcher.figures().published >= 1)
         # The book lost its only BTCUSDT alert: the feed lets go of the stream.
         await fake.until(lambda: fake.subscribed() == streams("ETHUSDT"))
     (message,) = await received(rabbitmq_url, queue_name)
@@ -281,7 +281,8 @@ async def test_a_crossing_during_an_outage_is_recovered_from_the_klines(
     fake.traded_meanwhile("BTCUSDT", high="51000.5", low="48999")
     fake.rate_limit_next = 1  # the first klines request is answered 429: waited out
     fake.drop_all()
-    await asyncio.wait_for(feed.recovered.wait(), 15)
+    async with asyncio.timeout(15):
+        await feed.progress.until(lambda: feed.gaps_recovered >= 1)
     assert sorted(sink.trades) == [("BTCUSDT", 48999.0), ("BTCUSDT", 51000.5)]
     assert any(path.startswith("/api/v3/klines?symbol=ETHUSDT") for path in fake.rest_requests)
 
@@ -326,9 +327,7 @@ async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
         for outage in (1, 2):  # the second outage's klines cover the same minute again
             fake.drop_all()
             async with asyncio.timeout(15):
-                while feed.gaps_recovered < outage:
-                    feed.recovered.clear()
-                    await feed.recovered.wait()
+                await feed.progress.until(lambda: feed.gaps_recovered >= outage)  # noqa: B023
         await matcher.pipeline.drain()
     assert feed.gaps_recovered == 2
     (message,) = await received(rabbitmq_url, queue_name)
@@ -344,7 +343,8 @@ async def test_a_full_matcher_pauses_the_sockets_and_the_trades_wait(
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     sink.hold(True)
-    await asyncio.wait_for(feed.paused.wait(), 5)
+    async with asyncio.timeout(5):
+        await feed.progress.until(lambda: feed.paused)
     fake.trade("BTCUSDT", "1")
     fake.trade("BTCUSDT", "2")
     sink.hold(False)

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tests.matcher.test_service import alert_row, insert_alert, received
+from tests.matcher.helpers import alert_row, insert_alert, received
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 ROOT = Path(__file__).resolve().parents[2]
-MATCHER = (sys.executable, "-m", "shared.cli", "matcher", "--replay")
+MATCHER = (sys.executable, "-m", "pricealert", "matcher", "--replay")
 
 
 def _env(database_url: str, rabbitmq_url: str, queue_name: str) -> dict[str, str]:

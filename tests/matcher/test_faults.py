@@ -19,7 +19,7 @@ from matcher.feeds import QueueFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.settings import Shard
-from tests.matcher.test_service import alert_row, insert_alert, received
+from tests.matcher.helpers import alert_row, insert_alert, received
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -96,7 +96,7 @@ async def test_a_matcher_killed_between_claim_and_confirm_republishes_on_restart
         "RABBITMQ_QUEUE": queue_name,
         "LOG_FORMAT": "text",
     }
-    command = [sys.executable, "-m", "shared.cli", "matcher", "--replay"]
+    command = [sys.executable, "-m", "pricealert", "matcher", "--replay"]
     listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     await listener.execute("LISTEN alerts")
     first = await asyncio.create_subprocess_exec(

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from matcher.book import AlertBook
-from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed
+from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed, tick_decimals
+from shared.version import Version
 
 
 async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path: Path) -> None:
@@ -49,21 +50,22 @@ class BookSink:
         self.book = book
         self.crossed: list[int] = []
         self.prices: list[float] = []
-        self.ticked = asyncio.Event()
+        self.ticked = Version()
 
     def tick(self, symbol: str, price: float) -> None:
         self.prices.append(price)
         self.crossed += self.book.match(symbol, price)
-        self.ticked.set()
+        self.ticked.bump()
 
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(10):
-            while not condition():
-                self.ticked.clear()
-                await self.ticked.wait()
+            await self.ticked.until(condition)
 
     def symbols(self) -> list[str]:
         return list(self.book.symbols)
+
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        return self.book.nearest(symbol)
 
 
 async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -> None:
@@ -91,3 +93,24 @@ async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
     await task
     assert sink.prices[0] == pytest.approx(198.0)
     assert sink.crossed == []
+
+
+async def test_simulated_prices_are_rounded_to_a_tick_of_seven_digits() -> None:
+    book = AlertBook()
+    book.load([(1, "BTCUSDT", "above", 101_383.6), (2, "TINYUSDT", "above", 0.00012345)])
+    sink = BookSink(book)
+    feed = SimulatedFeed(interval_seconds=0, volatility=0.001, seed=3)
+    task = asyncio.create_task(feed.drive(sink))
+    await sink.until(lambda: len(sink.prices) >= 20)
+    feed.stop()
+    await task
+    decimals = {len(repr(price).partition(".")[2]) for price in sink.prices}
+    assert max(decimals) <= 8
+    assert all(p == round(p, 1) for p in sink.prices if p > 1000)  # 100,000s: steps of 0.1
+
+
+@pytest.mark.parametrize(
+    ("price", "decimals"), [(50_000.0, 2), (2.5, 6), (0.00012345, 8), (3e9, 0)]
+)
+def test_the_tick_keeps_seven_significant_digits(price: float, decimals: int) -> None:
+    assert tick_decimals(price) == decimals

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
-import orjson
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -16,9 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 from matcher.feeds import QueueFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
-from shared.rabbit import declare_alert_queue
 from shared.settings import Shard
 from shared.sharding import shard_bucket
+from tests.matcher.helpers import alert_row, insert_alert, received
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 WHOLE = Shard(0, 1)
@@ -42,12 +40,8 @@ class Running:
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait until the book satisfies ``condition`` (it changes on notifications)."""
 
-        async def wait() -> None:
-            while not condition():
-                self.matcher.book_changed.clear()
-                await self.matcher.book_changed.wait()
-
-        await asyncio.wait_for(wait(), WAIT)
+        async with asyncio.timeout(WAIT):
+            await self.matcher.book_version.until(condition)
 
 
 @pytest.fixture
@@ -72,55 +66,6 @@ async def start(
         handle.matcher.stop()
         await asyncio.wait_for(handle.task, WAIT)
         await publisher.close()
-
-
-async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
-    """Everything on the queue now, consumed."""
-    connection = await aio_pika.connect(rabbitmq_url)
-    messages = []
-    async with connection:
-        channel = await connection.channel()
-        queue = await declare_alert_queue(channel, queue_name)
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-            assert message.content_type == "application/json"
-            body = orjson.loads(message.body)
-            assert message.message_id == str(body["alert_id"])
-            messages.append(body)
-    return messages
-
-
-async def insert_alert(
-    pool: AsyncConnectionPool, symbol: str, condition: str, target: str, email: str = "a@ex.com"
-) -> int:
-    async with pool.connection() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO users (username, password_hash) VALUES (%s, 'x') "
-            "ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING id",
-            (email,),
-        )
-        user = await cursor.fetchone()
-        assert user is not None
-        cursor = await conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (user[0], symbol, condition, target, email),
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-async def alert_row(pool: AsyncConnectionPool, alert_id: int) -> tuple[Any, ...]:
-    async with pool.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT state, triggered_price::text, published_at IS NOT NULL"
-            " FROM alerts WHERE id = %s",
-            (alert_id,),
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return tuple(row)
 
 
 async def test_loaded_alerts_fire_once_and_are_published(
@@ -235,7 +180,9 @@ async def test_claimed_but_unconfirmed_alerts_are_republished_at_start(
             (datetime(2026, 1, 1, tzinfo=UTC), alert),
         )
     running = await start()
-    await asyncio.wait_for(running.matcher.republish_checked.wait(), WAIT)
+    matcher = running.matcher
+    async with asyncio.timeout(WAIT):
+        await matcher.progress.until(lambda: matcher.figures().republish_checks >= 1)
     await asyncio.wait_for(running.matcher.pipeline.drain(), WAIT)
     assert await alert_row(pool, alert) == ("triggered", "70001", True)
     messages = await received(rabbitmq_url, queue_name)
@@ -256,7 +203,9 @@ async def test_a_lost_database_connection_is_followed_by_a_full_reload(
     # Created while the matcher may be disconnected: its notification can be lost, the reload
     # must still bring it in.
     alert = await insert_alert(pool, "XRPUSDT", "above", "5")
-    await running.until(lambda: running.matcher.resyncs >= 1 and alert in running.matcher.book)
+    await running.until(
+        lambda: running.matcher.figures().resyncs >= 1 and alert in running.matcher.book
+    )
     await running.tick("XRPUSDT", 5.0)
     assert (await alert_row(pool, alert))[0] == "triggered"
 

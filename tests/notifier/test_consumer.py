@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from shared.rabbit import parking_queue
-from tests.notifier.conftest import (
+from tests.notifier.helpers import (
     SENDER,
     StartNotifier,
     alert,

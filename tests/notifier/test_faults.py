@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.notifier.conftest import (
+from tests.notifier.helpers import (
     RETRY_DELAYS,
     StartNotifier,
     alert,
@@ -25,7 +25,7 @@ from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "retry_queues_cleaned")
 ROOT = Path(__file__).resolve().parents[2]
-NOTIFIER = (sys.executable, "-m", "shared.cli", "notifier")
+NOTIFIER = (sys.executable, "-m", "pricealert", "notifier")
 POOL_SIZE = 4
 
 

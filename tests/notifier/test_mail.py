@@ -11,7 +11,7 @@ import pytest
 
 from notifier.mail import MailRenderer, MalformedAlert, format_price
 from shared.errors import SettingsError
-from tests.notifier.conftest import alert
+from tests.notifier.helpers import alert
 
 
 def parsed(raw: bytes) -> EmailMessage:

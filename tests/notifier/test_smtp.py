@@ -9,15 +9,16 @@ import pytest
 import trustme
 
 from notifier.mail import MailRenderer
-from notifier.smtp import PermanentSendError, SmtpPool, SmtpSettings, TransientSendError
-from tests.notifier.conftest import alert
+from notifier.smtp import PermanentSendError, SmtpPool, TransientSendError
+from shared.settings import SmtpSettings
+from tests.notifier.helpers import alert
 from tests.smtp_sink import SmtpSink
 
 RENDERER = MailRenderer("alerts@pricealert.test")
 
 
 def pool_for(sink: SmtpSink) -> SmtpPool:
-    return SmtpPool(SmtpSettings("127.0.0.1", sink.port, timeout_seconds=5), 2)
+    return SmtpPool(SmtpSettings(host="127.0.0.1", port=sink.port, timeout_seconds=5, pool_size=2))
 
 
 async def test_a_refused_recipient_is_permanent_and_the_pool_goes_on(smtp_sink: SmtpSink) -> None:
@@ -80,9 +81,15 @@ async def test_mail_goes_over_tls_with_a_login(
     ca_file = tmp_path / "ca.pem"
     certificate_authority.cert_pem.write_to_path(str(ca_file))
     settings = SmtpSettings(
-        "127.0.0.1", sink.port, tls=mode, user="alerts", password="s3cret", ca_file=str(ca_file)
+        host="127.0.0.1",
+        port=sink.port,
+        tls=mode,
+        user="alerts",
+        password="s3cret",
+        ca_file=str(ca_file),
+        pool_size=1,
     )
-    pool = SmtpPool(settings, 1)
+    pool = SmtpPool(settings)
     try:
         await pool.send(RENDERER.render(alert(1)))
         await pool.send(RENDERER.render(alert(2)))  # on the same, still encrypted, connection
@@ -100,7 +107,9 @@ async def test_a_certificate_from_an_unknown_ca_is_refused(
     certificate_authority.issue_cert("127.0.0.1").configure_cert(server_context)
     sink = SmtpSink(tls="tls", context=server_context)
     sink.start()
-    pool = SmtpPool(SmtpSettings("127.0.0.1", sink.port, tls="tls"), 1)  # system CAs only
+    pool = SmtpPool(
+        SmtpSettings(host="127.0.0.1", port=sink.port, tls="tls", pool_size=1)
+    )  # system CAs
     try:
         with pytest.raises(TransientSendError, match=r"(?i)certificate"):
             await pool.send(RENDERER.render(alert(1)))
@@ -120,14 +129,15 @@ async def test_a_wrong_password_is_transient_and_said_loudly(
     ca_file = tmp_path / "ca.pem"
     certificate_authority.cert_pem.write_to_path(str(ca_file))
     settings = SmtpSettings(
-        "127.0.0.1",
-        sink.port,
+        host="127.0.0.1",
+        port=sink.port,
         tls="starttls",
         user="alerts",
         password="wrong",
         ca_file=str(ca_file),
+        pool_size=1,
     )
-    pool = SmtpPool(settings, 1)
+    pool = SmtpPool(settings)
     try:
         with pytest.raises(TransientSendError):
             await pool.send(RENDERER.render(alert(1)))

@@ -95,8 +95,8 @@ def test_shard_and_tls_port() -> None:
     settings = Settings.from_env({"MATCHER_SHARD": " 1 / 4 ", "SMTP_TLS": "TLS"})
     assert settings.matcher_shard == Shard(1, 4)
     assert str(settings.matcher_shard) == "1/4"
-    assert settings.smtp_tls == "tls"
-    assert settings.smtp_port == 465
+    assert settings.smtp.tls == "tls"
+    assert settings.smtp.port == 465
 
 
 def test_retry_delays_are_a_list_of_seconds_and_may_be_empty() -> None:

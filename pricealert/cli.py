@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 
 import psycopg
+import uvicorn
 
+from matcher.main import FeedChoice, run_matcher
+from notifier.main import run_notifier
+from pricealert.up import default_data_dir, run_up
 from shared.errors import MigrationError, SettingsError
 from shared.logs import configure_logging
+from shared.migrate import migrate
 from shared.settings import Settings, parse_shard
 
 log = logging.getLogger("pricealert")
@@ -84,25 +89,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
-        from shared.migrate import migrate
-
         asyncio.run(migrate(settings.require_database_url()))
         return 0
     if args.command == "api":
         return _serve_api(args, settings)
     if args.command == "matcher":
-        from matcher.main import run_matcher
-
         shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
         metrics_port = args.metrics_port or settings.matcher_metrics_port
         if args.replay and args.simulate:
             raise SettingsError("--replay and --simulate are two feeds: give one")
-        return asyncio.run(
-            run_matcher(settings, shard, args.replay, metrics_port, simulate=args.simulate)
-        )
+        choice = FeedChoice(replay=args.replay, simulate=args.simulate)
+        return asyncio.run(run_matcher(settings, shard, choice, metrics_port))
     if args.command == "notifier":
-        from notifier.main import run_notifier
-
         metrics_port = args.metrics_port or settings.notifier_metrics_port
         return asyncio.run(run_notifier(settings, metrics_port))
     if args.command == "up":
@@ -111,19 +109,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from matcher.feeds import ReplayFeed, SimulatedFeed
-    from shared.up import default_data_dir, run_up
-
-    feed = ReplayFeed(args.replay) if args.replay else SimulatedFeed() if args.simulate else None
     data_dir = args.data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
-    running = run_up(settings, data_dir=data_dir, host=args.host, port=args.port, feed=feed)
+    choice = FeedChoice(replay=args.replay, simulate=args.simulate)
+    running = run_up(settings, data_dir=data_dir, host=args.host, port=args.port, feed=choice)
     return asyncio.run(running)
 
 
 def _serve_api(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     # Fail here, once, with one line, rather than in every worker.
     settings.require_database_url()
     settings.require_jwt_secret()

@@ -1,0 +1,61 @@
+"""Helpers the matcher's tests share: alerts written straight into the database, and what
+reached the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+import orjson
+from psycopg_pool import AsyncConnectionPool
+
+from shared.rabbit import declare_alert_queue
+
+
+async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
+    """Everything on the queue now, consumed."""
+    connection = await aio_pika.connect(rabbitmq_url)
+    messages = []
+    async with connection:
+        channel = await connection.channel()
+        queue = await declare_alert_queue(channel, queue_name)
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            assert message.content_type == "application/json"
+            body = orjson.loads(message.body)
+            assert message.message_id == str(body["alert_id"])
+            messages.append(body)
+    return messages
+
+
+async def insert_alert(
+    pool: AsyncConnectionPool, symbol: str, condition: str, target: str, email: str = "a@ex.com"
+) -> int:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES (%s, 'x') "
+            "ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING id",
+            (email,),
+        )
+        user = await cursor.fetchone()
+        assert user is not None
+        cursor = await conn.execute(
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (user[0], symbol, condition, target, email),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def alert_row(pool: AsyncConnectionPool, alert_id: int) -> tuple[Any, ...]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT state, triggered_price::text, published_at IS NOT NULL"
+            " FROM alerts WHERE id = %s",
+            (alert_id,),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return tuple(row)
