@@ -25,6 +25,7 @@ from api.tokens import AccessTokens
 from shared.db import create_pool
 from shared.errors import (
     Conflict,
+    DatabaseUnavailable,
     NotFound,
     PayloadTooLarge,
     PriceAlertError,
@@ -55,9 +56,11 @@ _STATUS_OF: dict[type[PriceAlertError], int] = {
     Unauthorized: 401,
     NotFound: 404,
     PayloadTooLarge: 413,
+    DatabaseUnavailable: 503,
 }
 _HEADERS_OF: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    503: {"Retry-After": "1"},
 }
 
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.responses import JSONResponse, error_response
+from shared.db import GatedPool
 
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -19,6 +20,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     pool: AsyncConnectionPool = request.app.state.pool
+    if isinstance(pool, GatedPool) and not pool.available:
+        return error_response(503, "database unreachable: waiting for it to come back")
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
             async with pool.connection() as conn:

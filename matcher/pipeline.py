@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from psycopg_pool import AsyncConnectionPool
-
 from matcher import store
 from matcher.metrics import MatcherMetrics
 from matcher.publisher import Publisher
 from shared.backoff import full_jitter
+from shared.db import GatedPool
+from shared.errors import DatabaseUnavailable
 from shared.messages import AlertMessage
 from shared.version import Version
 
@@ -57,13 +57,13 @@ class Counters:
 class ClaimPipeline:
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        pool: GatedPool,
         publisher: Publisher,
         *,
         metrics: MatcherMetrics,
         progress: Version,
         max_pending: int = 500_000,
-        retry_cap_seconds: float = 10.0,
+        retry_cap_seconds: float = 2.0,
     ) -> None:
         self._pool = pool
         self._metrics = metrics
@@ -166,6 +166,12 @@ class ClaimPipeline:
                     with self._metrics.claim_seconds.time():
                         async with self._pool.connection() as conn:
                             claimed = await store.claim(conn, ids, prices, times)
+                except DatabaseUnavailable:
+                    # Claims resume the moment PostgreSQL answers again, not after a backoff
+                    # that grew while it was away.
+                    self.counters.claim_failures += 1
+                    await self._pool.until_available()
+                    continue
                 except Exception as exc:
                     failures += 1
                     self.counters.claim_failures += 1

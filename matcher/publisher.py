@@ -12,7 +12,7 @@ from aiormq.channel import Channel
 
 from matcher.amqp_bulk import PublishEncoder, linear_confirms, publish_batch
 from shared.messages import AlertMessage
-from shared.rabbit import declare_alert_queue
+from shared.rabbit import connect, declare_alert_queue
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/json"
@@ -44,7 +44,7 @@ class RabbitPublisher:
         self._encoder: PublishEncoder | None = None
 
     async def open(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url)
+        self._connection = await connect(self._url, "matcher publisher")
         self._channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -22,18 +23,23 @@ from matcher.book import AlertBook
 from matcher.changes import Added, changes
 from matcher.feeds import Feed, PushFeed
 from matcher.figures import FeedFigures, MatcherFigures, flat
+from matcher.gap import GapPrices
 from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.publisher import Publisher
 from shared.backoff import full_jitter
 from shared.db import create_pool
+from shared.errors import DatabaseUnavailable
 from shared.settings import Shard
 from shared.version import Version
 
 log = logging.getLogger(__name__)
 
+# After a lost database connection the server is probed every second at most, not on a
+# backoff that grew while it was down: the sooner the reload, the shorter the gap.
 RESYNC_BACKOFF_BASE_SECONDS = 0.2
-RESYNC_BACKOFF_CAP_SECONDS = 30.0
+RESYNC_BACKOFF_CAP_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 class Matcher:
@@ -45,7 +51,7 @@ class Matcher:
         *,
         republish_every_seconds: float = 30.0,
         summary_every_seconds: float = 60.0,
-        retry_cap_seconds: float = 10.0,
+        retry_cap_seconds: float = 2.0,
         stop_timeout_seconds: float = 30.0,
     ) -> None:
         self._url = database_url
@@ -57,7 +63,8 @@ class Matcher:
         self._book = AlertBook()
         self._pool = create_pool(database_url, size=5, name=f"matcher-{shard.index}")
         self.metrics = MatcherMetrics()
-        # Bumped whenever alerts are claimed or confirmed, or a republish check ends.
+        # Bumped whenever the figures move: alerts claimed or confirmed, a republish check
+        # ended, the database sync lost.
         self.progress = Version()
         self.pipeline = ClaimPipeline(
             self._pool,
@@ -76,6 +83,9 @@ class Matcher:
         self._resyncs = 0
         self._republish_checks = 0
         self._feed: Feed | None = None  # the one being run, for its figures
+        # Open from a lost database sync until the reload is applied: what traded meanwhile.
+        self._gap: GapPrices | None = None
+        self._sync_lost_at = 0.0
         self.last_load: tuple[int, float] = (0, 0.0)  # alerts, seconds of the latest load
 
     @property
@@ -110,7 +120,7 @@ class Matcher:
         """Match ``feed`` until it ends or ``stop()`` is called; then finish the claims and
         publishes in flight and return."""
         self._feed = feed
-        await self._pool.open(wait=True)
+        await self._pool.open()
         self.pipeline.start()
         follower = asyncio.create_task(self._follow_changes(), name="follow-changes")
         helpers = [follower]
@@ -175,6 +185,8 @@ class Matcher:
         """One trade: match it and hand what it crossed to the claims. No I/O, no waiting;
         whether anything crossed."""
         self.ticks += 1
+        if self._gap is not None:
+            self._gap.see(symbol, price)
         crossed = self._book.match(symbol, price)
         if crossed:
             self.pipeline.offer(crossed, price, datetime.now(UTC))
@@ -208,28 +220,39 @@ class Matcher:
                 await room()  # returns at once unless the claims are far behind
 
     async def _follow_changes(self) -> None:
+        """LISTEN, load the shard, apply the notifications; after any lost connection, again
+        (probing the server about every second), with the prices of the gap replayed."""
         failures = 0
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True
-                ) as listener:
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    listener = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                async with listener:
                     await listener.execute(f"LISTEN {store.CHANNEL}")
                     await self._reload()
                     failures = 0
                     async for notification in listener.notifies():
                         self._apply(notification.payload)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, TimeoutError) as exc:
+                if failures == 0:
+                    self._sync_lost(exc)
                 failures += 1
-                self._resyncs += 1
-                delay = full_jitter(
-                    failures, base=RESYNC_BACKOFF_BASE_SECONDS, cap=RESYNC_BACKOFF_CAP_SECONDS
+                await asyncio.sleep(
+                    full_jitter(
+                        failures, base=RESYNC_BACKOFF_BASE_SECONDS, cap=RESYNC_BACKOFF_CAP_SECONDS
+                    )
                 )
-                log.warning(
-                    "lost the database connection: will reload the shard",
-                    extra={"error": str(exc).strip(), "retry_in_s": round(delay, 2)},
-                )
-                await asyncio.sleep(delay)
+
+    def _sync_lost(self, error: Exception) -> None:
+        self._resyncs += 1
+        self.progress.bump()
+        self._sync_lost_at = time.monotonic()
+        if self.ready.is_set() and self._gap is None:
+            self._gap = GapPrices(now=lambda: datetime.now(UTC))
+        log.warning(
+            "lost the database connection: reloading the shard once it answers",
+            extra={"shard": str(self._shard), "error": str(error).strip() or repr(error)},
+        )
 
     async def _reload(self) -> None:
         book = AlertBook()
@@ -237,6 +260,8 @@ class Matcher:
             count, seconds = await store.load_shard(conn, book, self._shard)
         self.last_load = (count, seconds)
         self._book = book
+        gap, self._gap = self._gap, None
+        fired_in_gap = self._replay_gap(book, gap) if gap is not None else 0
         self._synced.set()
         self._book_version.bump()
         log.info(
@@ -249,6 +274,26 @@ class Matcher:
                 "alerts_per_s": round(count / seconds) if seconds else None,
             },
         )
+        if gap is not None:
+            log.info(
+                "database sync restored: the gap's prices matched against the reloaded shard",
+                extra={
+                    "shard": str(self._shard),
+                    "gap_s": round(time.monotonic() - self._sync_lost_at, 3),
+                    "record_trades": len(gap),
+                    "crossed": fired_in_gap,
+                },
+            )
+
+    def _replay_gap(self, book: AlertBook, gap: GapPrices) -> int:
+        """Cross the reloaded alerts with the trades of the gap, each at its first crossing."""
+        crossed_count = 0
+        for symbol, price, at in gap.crossings():
+            crossed = book.match(symbol, price)
+            if crossed:
+                self.pipeline.offer(crossed, price, at)
+                crossed_count += len(crossed)
+        return crossed_count
 
     def _apply(self, payload: str) -> None:
         book = self._book
@@ -273,7 +318,7 @@ class Matcher:
             found = await self._republish(cutoff)
             if found:
                 log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, DatabaseUnavailable) as exc:
             log.warning("republish check failed", extra={"error": str(exc).strip()})
         self._republish_checks += 1
         self.progress.bump()

@@ -1,19 +1,32 @@
 """The notifier: alert messages from RabbitMQ to the SMTP server, each acked only once its fate
 is sealed (mail accepted, retry scheduled, or parked).
 
-Each delivery runs in its own task (aio-pika starts one per message; the prefetch limit bounds
-how many), and the SMTP pool bounds how many sends run at once. A transient failure goes to the
-delay queue of its attempt (``shared.rabbit``) and comes back when its TTL expires: nothing
-sleeps in the consumer and nothing is requeued in a loop. A message that can never be mailed
-goes to the parking queue with the reason in its headers.
+Each delivery is handled in a task of the notifier's own (the prefetch limit bounds how many),
+and the SMTP pool bounds how many sends run at once. A transient failure goes to the delay
+queue of its attempt (``shared.rabbit``) and comes back when its TTL expires: nothing sleeps in
+the consumer and nothing is requeued in a loop. A message that can never be mailed goes to the
+parking queue with the reason in its headers.
+
+No second mail when a server restarts:
+
+- When the channel closes (a broker restart, a cut connection), aiormq cancels the callback
+  tasks of every unacked delivery. The handling is not that task: it is shielded from it, so a
+  mail the server accepted is always recorded; only its ack fails, and the redelivery finds
+  the record. A delivery whose channel is already gone before its mail is sent is left alone:
+  the redelivery sends it.
+- A redelivery that arrives while this process still handles the first delivery of the same
+  alert waits for it, then finds the record.
+- While PostgreSQL is away, the duplicate check and the record are retried, the message held
+  unacked, rather than sending without a check or acking without a record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -22,6 +35,7 @@ from notifier.metrics import OUTCOMES, NotifierMetrics
 from notifier.sent_log import SentLog
 from notifier.smtp import PermanentSendError, TransientSendError
 from notifier.sources import Delivery, MessageSource
+from shared.backoff import full_jitter
 from shared.messages import AlertMessage
 from shared.version import Version
 
@@ -30,6 +44,11 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-pricealert-attempt"  # 1 for the first delivery, absent means 1
 REASON_HEADER = "x-pricealert-reason"
 SUMMARY_EVERY_SECONDS = 60.0
+DATABASE_RETRY_BASE_SECONDS = 0.1
+DATABASE_RETRY_CAP_SECONDS = 1.0
+# After stop, how long a sent mail's record may still be retried before the process gives up
+# on it (and a redelivery of that message would mail again).
+RECORD_GRACE_SECONDS = 10.0
 
 
 class Mailer(Protocol):
@@ -61,6 +80,8 @@ class Notifier:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._work: set[asyncio.Task[None]] = set()  # deliveries being handled
+        self._in_hand: dict[int, asyncio.Future[None]] = {}  # alert id -> its handling's end
 
     def stop(self) -> None:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
@@ -86,16 +107,24 @@ class Notifier:
     async def _on_message(self, message: Delivery) -> None:
         if self._stopping.is_set():
             return  # not acked: RabbitMQ gives it to another consumer when we disconnect
+        work = asyncio.create_task(self._settle(message))
+        self._work.add(work)
+        work.add_done_callback(self._work.discard)
+        # A closing channel cancels this callback; the shield keeps the handling going.
+        await asyncio.shield(work)
+
+    async def _settle(self, message: Delivery) -> None:
         self._in_flight += 1
         self._idle.clear()
         self.metrics.in_flight.inc()
         try:
             outcome = await self._handle(message)
-            await message.ack()
-            self.metrics.count(outcome)
+            if outcome is not None:
+                self.metrics.count(outcome)
+                await self._ack(message)
             self.progress.bump()
         except Exception as exc:
-            # Acking or publishing failed (RabbitMQ went away): the broker redelivers it.
+            # Publishing a retry or parking failed (RabbitMQ went away): the broker redelivers.
             log.warning(
                 "message left for redelivery",
                 extra={"message_id": message.message_id, "error": repr(exc)},
@@ -106,31 +135,62 @@ class Notifier:
             if not self._in_flight:
                 self._idle.set()
 
-    async def _handle(self, message: Delivery) -> str:
-        """Deal with one delivery; the outcome to count. Raises only when RabbitMQ fails us."""
+    async def _ack(self, message: Delivery) -> None:
+        try:
+            await message.ack()
+        except Exception as exc:
+            # The channel closed after the outcome was sealed: the redelivery is recognised.
+            log.info(
+                "ack lost with the channel: the redelivery will be recognised",
+                extra={"message_id": message.message_id, "error": repr(exc)},
+            )
+
+    async def _handle(self, message: Delivery) -> str | None:
+        """Deal with one delivery; the outcome to count, or None when it is left for a
+        redelivery. Raises only when RabbitMQ fails us."""
         try:
             alert = AlertMessage.from_json(message.body)
             mail = self._renderer.render(alert)
         except (ValueError, MalformedAlert) as exc:
             await self._park(message, f"malformed: {exc}")
             return "parked_malformed"
-        if await self._was_sent(alert.alert_id):
-            log.info("duplicate message: already mailed", extra={"alert_id": alert.alert_id})
-            return "duplicate"
-        started = time.perf_counter()
+        async with self._only_delivery_of(alert.alert_id):
+            sent = await self._was_sent(alert.alert_id)
+            if sent is None:
+                return None
+            if sent:
+                log.info("duplicate message: already mailed", extra={"alert_id": alert.alert_id})
+                return "duplicate"
+            if not self._source.still_held(message):
+                return None  # its channel closed: the redelivery will send it
+            started = time.perf_counter()
+            try:
+                await self._mailer.send(mail)
+            except PermanentSendError as exc:
+                await self._park(message, f"permanent: {exc}")
+                log.warning(
+                    "mail refused for good", extra={"alert_id": alert.alert_id, "error": str(exc)}
+                )
+                return "parked_permanent"
+            except TransientSendError as exc:
+                return await self._retry_or_park(message, alert.alert_id, str(exc))
+            self.metrics.send_seconds.observe(time.perf_counter() - started)
+            await self._record_sent(alert.alert_id)
+            return "sent"
+
+    @contextlib.asynccontextmanager
+    async def _only_delivery_of(self, alert_id: int) -> AsyncIterator[None]:
+        """One delivery of an alert at a time in this process: a redelivery that arrives while
+        the first is still being handled (a channel closed mid-send) waits for its end."""
+        while (earlier := self._in_hand.get(alert_id)) is not None:
+            await earlier
+        done = asyncio.get_running_loop().create_future()
+        self._in_hand[alert_id] = done
         try:
-            await self._mailer.send(mail)
-        except PermanentSendError as exc:
-            await self._park(message, f"permanent: {exc}")
-            log.warning(
-                "mail refused for good", extra={"alert_id": alert.alert_id, "error": str(exc)}
-            )
-            return "parked_permanent"
-        except TransientSendError as exc:
-            return await self._retry_or_park(message, alert.alert_id, str(exc))
-        self.metrics.send_seconds.observe(time.perf_counter() - started)
-        await self._record_sent(alert.alert_id)
-        return "sent"
+            yield
+        finally:
+            del self._in_hand[alert_id]
+            done.set_result(None)
 
     async def _retry_or_park(self, message: Delivery, alert_id: int, error: str) -> str:
         attempt = _attempt(message)
@@ -166,22 +226,63 @@ class Notifier:
             },
         )
 
-    async def _was_sent(self, alert_id: int) -> bool:
-        try:
-            return await self._sent_log.was_sent(alert_id)
-        except Exception as exc:
-            # Better a rare second mail than none: send, and say so.
-            log.warning("duplicate check failed: sending anyway", extra={"error": repr(exc)})
-            return False
+    async def _was_sent(self, alert_id: int) -> bool | None:
+        """Whether this alert was mailed already, asking again while the database is away;
+        None if the notifier stops before it answers (the message is left unacked)."""
+        failures = 0
+        while True:
+            try:
+                return await self._sent_log.was_sent(alert_id)
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "duplicate check failed: holding the message until the database answers",
+                        extra={"alert_id": alert_id, "error": repr(exc)},
+                    )
+                if self._stopping.is_set():
+                    return None
+                await self._until_database(failures, self._stopping)
 
     async def _record_sent(self, alert_id: int) -> None:
-        try:
-            await self._sent_log.record(alert_id)
-        except Exception as exc:
-            log.warning(
-                "could not record a sent mail: a redelivery would mail again",
-                extra={"alert_id": alert_id, "error": repr(exc)},
-            )
+        """Record the accepted mail, trying again while the database is away: the message is
+        acked only after, so a redelivery finds the record. After ``stop`` it gives up past
+        ``RECORD_GRACE_SECONDS``, and says so."""
+        failures = 0
+        give_up_at: float | None = None
+        while True:
+            try:
+                await self._sent_log.record(alert_id)
+                return
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "could not record a sent mail: trying again before acking",
+                        extra={"alert_id": alert_id, "error": repr(exc)},
+                    )
+                if self._stopping.is_set():
+                    now = time.monotonic()
+                    give_up_at = give_up_at or now + RECORD_GRACE_SECONDS
+                    if now >= give_up_at:
+                        log.error(
+                            "a sent mail was not recorded: were its message delivered again,"
+                            " it would be mailed again",
+                            extra={"alert_id": alert_id, "error": repr(exc)},
+                        )
+                        return
+                await self._until_database(failures, self._stopping)
+
+    async def _until_database(self, failures: int, unless: asyncio.Event) -> None:
+        """A short backoff, then until the database is believed back (or ``unless`` is set)."""
+        await asyncio.sleep(
+            full_jitter(failures, base=DATABASE_RETRY_BASE_SECONDS, cap=DATABASE_RETRY_CAP_SECONDS)
+        )
+        back = asyncio.ensure_future(self._sent_log.until_available())
+        given_up = asyncio.ensure_future(unless.wait())
+        await asyncio.wait({back, given_up}, return_when=asyncio.FIRST_COMPLETED)
+        back.cancel()
+        given_up.cancel()
 
     async def _log_summaries(self) -> None:
         while True:

@@ -37,7 +37,7 @@ async def build_notifier(
     sent_log: SentLog
     if settings.database_url:
         pool = create_pool(settings.database_url, size=SENT_LOG_CONNECTIONS, name="notifier")
-        await pool.open(wait=True)
+        await pool.open()
         stack.push_async_callback(pool.close)
         sent_log = DatabaseSentLog(pool)
     else:

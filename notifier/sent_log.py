@@ -13,9 +13,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared.batching import Batcher
+from shared.db import GatedPool
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,15 @@ class SentLog(Protocol):
 
     async def record(self, alert_id: int) -> None: ...
 
+    async def until_available(self) -> None:
+        """Returns once the log is believed reachable again after a failure."""
+        ...
+
 
 class DatabaseSentLog:
     """Kept in PostgreSQL, shared by every notifier replica and surviving restarts."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: GatedPool) -> None:
         self._pool = pool
         self._checks: Batcher[int, bool] = Batcher(self._check, max_batch=1000, in_flight=2)
         self._records: Batcher[int, None] = Batcher(self._record, max_batch=1000, in_flight=2)
@@ -45,6 +48,9 @@ class DatabaseSentLog:
 
     async def record(self, alert_id: int) -> None:
         await self._records.submit(alert_id)
+
+    async def until_available(self) -> None:
+        await self._pool.until_available()
 
     async def _check(self, alert_ids: list[int]) -> Sequence[bool]:
         async with self._pool.connection() as conn:
@@ -67,6 +73,9 @@ class MemorySentLog:
 
     async def was_sent(self, alert_id: int) -> bool:
         return alert_id in self._sent
+
+    async def until_available(self) -> None:
+        return None
 
     async def record(self, alert_id: int) -> None:
         self._sent[alert_id] = None

@@ -16,9 +16,16 @@ from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import ChannelInvalidStateError
 
 from shared.messages import AlertMessage
-from shared.rabbit import declare_alert_queue, declare_retry_queue, parking_queue, retry_queue
+from shared.rabbit import (
+    connect,
+    declare_alert_queue,
+    declare_retry_queue,
+    parking_queue,
+    retry_queue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,11 @@ class MessageSource(Protocol):
 
     async def park(self, message: Delivery, headers: Headers) -> None: ...
 
+    def still_held(self, message: Delivery) -> bool:
+        """Whether ``message`` can still be acked: not so once the channel it came on closed
+        (the broker will deliver it again)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -77,7 +89,7 @@ class RabbitSource:
         self.description = f"RabbitMQ queue {queue}"
 
     async def start(self, on_message: OnMessage) -> None:
-        self._connection = await aio_pika.connect_robust(self._url)
+        self._connection = await connect(self._url, "notifier consumer")
         channel = self._channel = await self._connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await declare_alert_queue(channel, self._queue_name)
@@ -107,6 +119,15 @@ class RabbitSource:
 
     async def park(self, message: Delivery, headers: Headers) -> None:
         await self._republish(message, parking_queue(self._queue_name), headers)
+
+    def still_held(self, message: Delivery) -> bool:
+        if not isinstance(message, aio_pika.IncomingMessage):
+            return True
+        try:
+            message.channel  # noqa: B018 (aio-pika raises once the channel has closed)
+        except ChannelInvalidStateError:
+            return False
+        return True
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -195,6 +216,9 @@ class InProcessBroker:
         message.headers.update(headers)
         message._retrying = True
         asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, message)
+
+    def still_held(self, message: Delivery) -> bool:
+        return True
 
     async def park(self, message: Delivery, headers: Headers) -> None:
         assert isinstance(message, InProcessDelivery)

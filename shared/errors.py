@@ -43,3 +43,10 @@ class Unauthorized(PriceAlertError):
 
 class PayloadTooLarge(PriceAlertError):
     """The request body is over the size cap (413)."""
+
+
+# Outside services
+
+
+class DatabaseUnavailable(PriceAlertError):
+    """PostgreSQL is away (restarting, unreachable): try again shortly (503)."""

@@ -13,10 +13,83 @@ either can start first (a queue redeclared with other arguments is refused by th
 
 from __future__ import annotations
 
-from aio_pika.abc import AbstractChannel, AbstractQueue
+import logging
+import time
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 from pamqp.common import FieldTable
 
+log = logging.getLogger(__name__)
+
 DELIVERY_LIMIT = 10
+# aio-pika's default is 5 s between reconnect attempts: every second of it is a second of
+# alerts waiting after the broker is back.
+RECONNECT_INTERVAL_SECONDS = 1.0
+
+
+class _ReconnectNoise(logging.Filter):
+    """What aio-pika and aiormq log at every broker cut and every reconnect attempt, as errors
+    and warnings though none needs anyone: the channel's immediate reopen failing (the
+    connection restores it once reconnected), the reader's end, each refused attempt.
+    ``connect`` says once that the connection was lost, with the reason, and once that it is
+    back."""
+
+    _NOISE = (
+        "Unexpected connection close from remote",
+        "Cancelling cause reader exited abnormally",
+        "error when creating transport",
+        "Connection attempt to ",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aio_pika.tools":
+            callback = repr(record.args[0]) if isinstance(record.args, tuple) else ""
+            return "RobustChannel._on_close" not in callback
+        return not str(record.msg).startswith(self._NOISE)
+
+
+_NOISE = _ReconnectNoise()
+
+
+async def connect(url: str, role: str) -> AbstractRobustConnection:
+    """A robust connection that says once, at warning level, that it was lost, and when it
+    is back. ``role`` names the connection in those lines."""
+    for name in ("aio_pika.tools", "aiormq.connection", "aio_pika.robust_connection"):
+        logger = logging.getLogger(name)
+        if _NOISE not in logger.filters:
+            logger.addFilter(_NOISE)
+    options: dict[str, Any] = {}
+    if "reconnect_interval" not in url:
+        options["reconnect_interval"] = RECONNECT_INTERVAL_SECONDS
+    connection: AbstractRobustConnection = await aio_pika.connect_robust(url, **options)
+    lost_at: list[float] = []
+
+    def on_close(closed: AbstractConnection | None, error: BaseException | None) -> None:
+        if connection.close_called:  # closed by us: not news
+            return
+        lost_at[:] = [time.monotonic()]
+        log.warning(
+            "RabbitMQ connection lost: reconnecting",
+            extra={"connection": role, "error": repr(error)},
+        )
+
+    def on_reconnect(reconnected: AbstractConnection | None) -> None:
+        down = time.monotonic() - lost_at[0] if lost_at else None
+        log.warning(
+            "RabbitMQ connection back",
+            extra={"connection": role, "down_s": round(down, 2) if down is not None else None},
+        )
+
+    connection.close_callbacks.add(on_close)
+    connection.reconnect_callbacks.add(on_reconnect)
+    return connection
 
 
 def parking_queue(queue: str) -> str:

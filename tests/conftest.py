@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from shared.db import create_pool
+from shared.db import GatedPool, create_pool
 from shared.migrate import migrate
 from tests.smtp_sink import SmtpSink
 from tests.tcp_proxy import TcpProxy
@@ -75,7 +75,7 @@ def empty_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+async def pool(database_url: str) -> AsyncIterator[GatedPool]:
     pool = create_pool(database_url, size=4, name="tests")
     await pool.open(wait=True)
     yield pool
@@ -133,6 +133,16 @@ async def proxy(rabbitmq_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
     port = await tcp_proxy.start()
     credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
     yield tcp_proxy, f"amqp://{credentials}127.0.0.1:{port}/?reconnect_interval=0.2"
+    await tcp_proxy.close()
+
+
+@pytest.fixture
+async def database_proxy(database_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A proxy in front of PostgreSQL, and this run's database URL through it."""
+    parts = psycopg.conninfo.conninfo_to_dict(database_url)
+    tcp_proxy = TcpProxy(str(parts.get("host") or "localhost"), int(parts.get("port") or 5432))
+    port = await tcp_proxy.start()
+    yield tcp_proxy, psycopg.conninfo.make_conninfo(database_url, host="127.0.0.1", port=port)
     await tcp_proxy.close()
 
 

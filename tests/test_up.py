@@ -5,7 +5,6 @@ server; once on the embedded stand-ins alone (pgserver, in-process hand-off, out
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
@@ -16,18 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pricealert.up import Up, run_up
+from pricealert.up import Up
 from shared.settings import Settings
 from tests.fake_binance import FakeBinance
+from tests.helpers import start_up
 from tests.smtp_sink import SmtpSink
 
 WAIT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -37,18 +31,6 @@ async def fake() -> AsyncIterator[FakeBinance]:
     await server.start()
     yield server
     await server.close()
-
-
-async def start_up(settings: Settings, data_dir: Path) -> tuple[Up, asyncio.Task[int]]:
-    started: asyncio.Future[Up] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        run_up(settings, data_dir=data_dir, port=free_port(), on_ready=started.set_result)
-    )
-    done, _ = await asyncio.wait({task, started}, timeout=60, return_when="FIRST_COMPLETED")
-    if task in done:
-        task.result()
-    assert started.done(), "pricealert up did not start"
-    return started.result(), task
 
 
 async def sign_up_and_create(client: httpx.AsyncClient) -> dict[str, int]:

@@ -1,0 +1,71 @@
+"""The notifier while the real RabbitMQ or PostgreSQL restarts under load: every alert mailed
+exactly once, and recorded. (The servers are restarted for real: see ``tests/servers.py``.)"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from tests.notifier.helpers import Running, StartNotifier, alert, publish_alerts
+from tests.servers import restart_postgres, start_rabbitmq, stop_rabbitmq
+from tests.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.usefixtures("clean_tables", "retry_queues_cleaned")
+ALERTS = 600
+
+
+async def _load(rabbitmq_url: str, queue_name: str, smtp_sink: SmtpSink) -> None:
+    smtp_sink.behaviour.delay_seconds = 0.02  # a few seconds of work: the restart lands in it
+    alerts = [alert(i, f"user{i}@example.com") for i in range(1, ALERTS + 1)]
+    await publish_alerts(rabbitmq_url, queue_name, alerts)
+
+
+async def _all_mailed_once(
+    running: Running, smtp_sink: SmtpSink, pool: AsyncConnectionPool
+) -> None:
+    await running.until(lambda: running.count("sent") >= ALERTS)
+    twice = sorted(i for i, n in Counter(smtp_sink.alert_ids).items() if n > 1)
+    assert twice == []
+    assert sorted(smtp_sink.alert_ids) == list(range(1, ALERTS + 1))
+    assert running.count("sent") == ALERTS
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT count(*) FROM alert_emails")
+        assert await cursor.fetchone() == (ALERTS,)
+
+
+async def test_a_broker_restart_under_load_mails_every_alert_exactly_once(
+    start_notifier: StartNotifier,
+    smtp_sink: SmtpSink,
+    rabbitmq_url: str,
+    queue_name: str,
+    pool: AsyncConnectionPool,
+) -> None:
+    await _load(rabbitmq_url, queue_name, smtp_sink)
+    running = await start_notifier()
+    await smtp_sink.wait_for(ALERTS // 4)
+    try:
+        await stop_rabbitmq()
+    finally:
+        await start_rabbitmq()
+    await _all_mailed_once(running, smtp_sink, pool)
+    # The deliveries in hand when the channel closed were mailed and recorded; RabbitMQ gave
+    # them again after the restart, and they were recognised.
+    assert running.count("duplicate") >= 1
+
+
+async def test_a_database_restart_under_load_mails_every_alert_exactly_once(
+    start_notifier: StartNotifier,
+    smtp_sink: SmtpSink,
+    rabbitmq_url: str,
+    queue_name: str,
+    pool: AsyncConnectionPool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _load(rabbitmq_url, queue_name, smtp_sink)
+    running = await start_notifier()
+    await smtp_sink.wait_for(ALERTS // 4)
+    await restart_postgres()
+    await _all_mailed_once(running, smtp_sink, pool)
+    assert "was not recorded" not in caplog.text

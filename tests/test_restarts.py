@@ -1,0 +1,111 @@
+"""The whole pipeline while the real RabbitMQ or PostgreSQL restarts mid-stream: one trade
+crosses a thousand alerts, the server restarts while their mails go out, and every alert is
+mailed exactly once and recorded. (Real restarts: see ``tests/servers.py``.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from shared.db import GatedPool
+from shared.settings import Settings
+from tests.fake_binance import FakeBinance
+from tests.helpers import start_up
+from tests.servers import restart_postgres, start_rabbitmq, stop_rabbitmq
+from tests.smtp_sink import SmtpSink
+
+ALERTS = 1000
+WAIT = 60.0
+
+
+async def restart_rabbitmq() -> None:
+    try:
+        await stop_rabbitmq()
+    finally:
+        await start_rabbitmq()
+
+
+RESTARTS: dict[str, Callable[[], Awaitable[None]]] = {
+    "rabbitmq": restart_rabbitmq,
+    "postgres": restart_postgres,
+}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBinance]:
+    server = FakeBinance()
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def insert_alerts(pool: AsyncConnectionPool, count: int) -> list[int]:
+    """``count`` BTCUSDT alerts above 40,000 and up: one trade at 50,000 crosses them all."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('many', 'x') RETURNING id"
+        )
+        user = await cursor.fetchone()
+        assert user is not None
+        cursor = await conn.execute(
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
+            " SELECT %s, 'BTCUSDT', 'above', 40000 + n, 'user' || n || '@example.com'"
+            " FROM generate_series(1, %s) AS n RETURNING id",
+            (user[0], count),
+        )
+        return [row[0] for row in await cursor.fetchall()]
+
+
+@pytest.mark.usefixtures("clean_tables")
+@pytest.mark.parametrize("server", sorted(RESTARTS))
+async def test_a_restart_mid_stream_mails_every_crossed_alert_exactly_once(
+    server: str,
+    tmp_path: Path,
+    fake: FakeBinance,
+    pool: GatedPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+    smtp_sink: SmtpSink,
+) -> None:
+    ids = await insert_alerts(pool, ALERTS)
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "RABBITMQ_URL": rabbitmq_url,
+            "RABBITMQ_QUEUE": queue_name,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_sink.port),
+            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+        }
+    )
+    settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
+    smtp_sink.behaviour.delay_seconds = 0.01  # a few seconds of mail: the restart lands in it
+    up, task = await start_up(settings, tmp_path)
+    try:
+        await fake.until(lambda: fake.subscribed() == {"btcusdt@aggTrade"})
+        fake.trade("BTCUSDT", "50000")
+        await smtp_sink.wait_for(ALERTS // 4)
+        await RESTARTS[server]()
+        notifier = up.notifier
+        async with asyncio.timeout(WAIT):
+            await notifier.progress.until(lambda: notifier.metrics.value("sent") >= ALERTS)
+    finally:
+        up.stop()
+        assert await asyncio.wait_for(task, WAIT) == 0
+    twice = sorted(i for i, n in Counter(smtp_sink.alert_ids).items() if n > 1)
+    assert twice == []
+    assert sorted(smtp_sink.alert_ids) == sorted(ids)
+    await asyncio.wait_for(pool.until_available(), WAIT)
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FILTER (WHERE state = 'triggered'),"
+            " (SELECT count(*) FROM alert_emails) FROM alerts"
+        )
+        assert await cursor.fetchone() == (ALERTS, ALERTS)
