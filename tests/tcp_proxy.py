@@ -11,6 +11,7 @@ class TcpProxy:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.refusing = False
         self.connections = 0  # accepted and forwarded, over the proxy's life
 
@@ -26,12 +27,21 @@ class TcpProxy:
         self._writers.clear()
 
     async def close(self) -> None:
-        self.cut()
+        """Stop listening and cut everything; returns once every connection's handler ended
+        (a handler left to be cancelled at the loop's end would be logged as an error)."""
         if self._server is not None:
             self._server.close()
+        self.cut()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=5)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         if self.refusing:
             writer.transport.abort()
             return
@@ -39,6 +49,10 @@ class TcpProxy:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.transport.abort()
+            return
+        if self.refusing or self._server is None or not self._server.is_serving():
+            writer.transport.abort()  # refused or closed while this connection was being made
+            upstream_writer.transport.abort()
             return
         self.connections += 1
         self._writers |= {writer, upstream_writer}
