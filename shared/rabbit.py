@@ -72,16 +72,17 @@ async def connect(url: str, role: str) -> AbstractRobustConnection:
     lost_at: list[float] = []
 
     def on_close(closed: AbstractConnection | None, error: BaseException | None) -> None:
-        if connection.close_called:  # closed by us: not news
+        # Called at the cut and again at each failed attempt to reconnect: said once.
+        if connection.close_called or lost_at:
             return
-        lost_at[:] = [time.monotonic()]
+        lost_at.append(time.monotonic())
         log.warning(
             "RabbitMQ connection lost: reconnecting",
             extra={"connection": role, "error": repr(error)},
         )
 
     def on_reconnect(reconnected: AbstractConnection | None) -> None:
-        down = time.monotonic() - lost_at[0] if lost_at else None
+        down = time.monotonic() - lost_at.pop() if lost_at else None
         log.warning(
             "RabbitMQ connection back",
             extra={"connection": role, "down_s": round(down, 2) if down is not None else None},

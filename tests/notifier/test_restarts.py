@@ -41,6 +41,7 @@ async def test_a_broker_restart_under_load_mails_every_alert_exactly_once(
     rabbitmq_url: str,
     queue_name: str,
     pool: AsyncConnectionPool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await _load(rabbitmq_url, queue_name, smtp_sink)
     running = await start_notifier()
@@ -53,6 +54,11 @@ async def test_a_broker_restart_under_load_mails_every_alert_exactly_once(
     # The deliveries in hand when the channel closed were mailed and recorded; RabbitMQ gave
     # them again after the restart, and they were recognised.
     assert running.count("duplicate") >= 1
+    # The cut is told once, and its return; not aio-pika's errors at each step.
+    assert caplog.text.count("RabbitMQ connection lost") == 1
+    assert caplog.text.count("RabbitMQ connection back") == 1
+    for noise in ("RobustChannel", "No active transport", "error when creating transport"):
+        assert noise not in caplog.text
 
 
 async def test_a_database_restart_under_load_mails_every_alert_exactly_once(
