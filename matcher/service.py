@@ -5,8 +5,9 @@ new book, then apply the notifications that arrived meanwhile (idempotently), so
 missed. After a lost connection the whole shard is loaded again into a fresh book that replaces
 the old one: the matcher never trusts that it saw every notification.
 
-The tick loop does nothing but ``book.match`` and hands crossings to the claim pipeline; claims,
-publishes and republishes of claimed-but-unconfirmed alerts run beside it.
+The tick loop does nothing but ``book.match`` and hands fires to the claim pipeline; claims,
+publishes and republishes of claimed-but-unconfirmed fires, the recording of crossing
+references and the expiry of alerts whose time is up run beside it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from matcher import store
 from matcher.book import AlertBook
-from matcher.changes import Added, changes
+from matcher.changes import change
 from matcher.feeds import Feed, PushFeed
 from matcher.figures import FeedFigures, MatcherFigures, flat
 from matcher.gap import GapPrices
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 RESYNC_BACKOFF_BASE_SECONDS = 0.2
 RESYNC_BACKOFF_CAP_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 2.0
+EXPIRE_EVERY_SECONDS = 5.0
+REFERENCES_EVERY_SECONDS = 1.0
 
 
 class Matcher:
@@ -137,6 +141,8 @@ class Matcher:
             helpers += [
                 asyncio.create_task(self._republish_loop(), name="republish"),
                 asyncio.create_task(self._summary_loop(), name="summary"),
+                asyncio.create_task(self._expire_loop(), name="expire"),
+                asyncio.create_task(self._references_loop(), name="references"),
             ]
             self.ready.set()
             log.info("matcher ready", extra={"shard": str(self._shard), "alerts": len(self._book)})
@@ -181,17 +187,24 @@ class Matcher:
         if self._tick_task is not None:
             self._tick_task.cancel()
 
-    def tick(self, symbol: str, price: float) -> bool:
-        """One trade: match it and hand what it crossed to the claims. No I/O, no waiting;
-        whether anything crossed."""
+    def tick(self, symbol: str, price: float, time_ms: int) -> bool:
+        """One trade at Binance's trade time: match it and hand what fired to the claims. No
+        I/O, no waiting; whether anything fired."""
         self.ticks += 1
         if self._gap is not None:
-            self._gap.see(symbol, price)
-        crossed = self._book.match(symbol, price)
-        if crossed:
-            self.pipeline.offer(crossed, price, datetime.now(UTC))
+            self._gap.see(symbol, price, time_ms)
+        fired = self._book.match(symbol, price, time_ms)
+        if fired:
+            self._offer(symbol, fired, price, time_ms)
             return True
         return False
+
+    def _offer(self, symbol: str, fired: Sequence[int], price: float, time_ms: int) -> None:
+        # A crossing alert's reference is recorded before any fire of it is claimed.
+        references = self._book.take_references()
+        if references:
+            self.pipeline.note_references(references)
+        self.pipeline.offer(fired, price, time_ms, self._book.move_base(symbol, fired))
 
     async def full(self) -> None:
         """Returns when the claims are too far behind: a push feed pauses until ``room``."""
@@ -207,6 +220,15 @@ class Matcher:
     def nearest(self, symbol: str) -> tuple[float, float]:
         return self._book.nearest(symbol)
 
+    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
+        """Minutes of a symbol's history (1-minute klines: minute index, low, high) for its
+        percent windows."""
+        self._book.fill_minutes(symbol, minutes)
+
+    def history_wanted(self) -> dict[str, int]:
+        """Symbols whose percent windows want history, and how many minutes of it."""
+        return self._book.history_wanted()
+
     async def _tick_loop(self, feed: Feed) -> None:
         if isinstance(feed, PushFeed):
             try:
@@ -215,8 +237,8 @@ class Matcher:
                 feed.stop()
             return
         tick, room = self.tick, self.pipeline.room
-        async for symbol, price in feed:
-            if tick(symbol, price):
+        async for symbol, price, time_ms in feed:
+            if tick(symbol, price, time_ms):
                 await room()  # returns at once unless the claims are far behind
 
     async def _follow_changes(self) -> None:
@@ -232,7 +254,7 @@ class Matcher:
                     await self._reload()
                     failures = 0
                     async for notification in listener.notifies():
-                        self._apply(notification.payload)
+                        await self._apply(notification.payload)
             except (psycopg.OperationalError, TimeoutError) as exc:
                 if failures == 0:
                     self._sync_lost(exc)
@@ -248,7 +270,7 @@ class Matcher:
         self.progress.bump()
         self._sync_lost_at = time.monotonic()
         if self.ready.is_set() and self._gap is None:
-            self._gap = GapPrices(now=lambda: datetime.now(UTC))
+            self._gap = GapPrices()
         log.warning(
             "lost the database connection: reloading the shard once it answers",
             extra={"shard": str(self._shard), "error": str(error).strip() or repr(error)},
@@ -257,7 +279,7 @@ class Matcher:
     async def _reload(self) -> None:
         book = AlertBook()
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
-            count, seconds = await store.load_shard(conn, book, self._shard)
+            count, seconds = await store.load_shard(conn, book.load, self._shard)
         self.last_load = (count, seconds)
         self._book = book
         gap, self._gap = self._gap, None
@@ -287,25 +309,30 @@ class Matcher:
 
     def _replay_gap(self, book: AlertBook, gap: GapPrices) -> int:
         """Cross the reloaded alerts with the trades of the gap, each at its first crossing."""
-        crossed_count = 0
-        for symbol, price, at in gap.crossings():
-            crossed = book.match(symbol, price)
-            if crossed:
-                self.pipeline.offer(crossed, price, at)
-                crossed_count += len(crossed)
-        return crossed_count
+        fired_count = 0
+        for symbol, price, time_ms in gap.crossings():
+            fired = book.match(symbol, price, time_ms)
+            if fired:
+                self._offer(symbol, fired, price, time_ms)
+                fired_count += len(fired)
+        return fired_count
 
-    def _apply(self, payload: str) -> None:
-        book = self._book
+    async def _apply(self, payload: str) -> None:
         try:
-            for change in changes(payload, self._shard):
-                if isinstance(change, Added):
-                    book.add(change.alert_id, change.symbol, change.condition, change.target)
-                else:
-                    book.remove(change.alert_id)
-            self._book_version.bump()
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("unreadable alerts notification skipped", extra={"error": repr(exc)})
+            what = change(payload)
+        except ValueError as exc:
+            log.error("unreadable alerts notification skipped", extra={"error": str(exc)})
+            return
+        book = self._book
+        for alert_id in what.gone:
+            book.remove(alert_id)
+        if what.live:
+            async with self._pool.connection() as conn:
+                rows = await store.live_rows(conn, what.live, self._shard)
+            if book is self._book:  # not replaced by a reload meanwhile (which has them)
+                for row in rows:
+                    book.add(row)
+        self._book_version.bump()
 
     async def _republish_loop(self) -> None:
         # Only what has waited a full period: a publish merely in progress is not doubled.
@@ -325,15 +352,39 @@ class Matcher:
 
     async def _republish(self, cutoff: datetime) -> int:
         found = 0
-        after = 0
+        after = (0, 0)
         async with self._pool.connection() as conn:
             while batch := await store.unpublished(
-                conn, self._shard, triggered_before=cutoff, after_id=after
+                conn, self._shard, claimed_before=cutoff, after=after
             ):
                 self.pipeline.republish(batch)
                 found += len(batch)
-                after = batch[-1].alert_id
+                after = batch[-1].fire
         return found
+
+    async def _expire_loop(self) -> None:
+        """Alerts whose ``expires_at`` has come are marked expired (and so leave the book by
+        the change feed). Their claim already refuses any trade after that time: this only
+        makes the state say so."""
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_SECONDS)
+            try:
+                async with self._pool.connection() as conn:
+                    while (expired := await store.expire(conn, self._shard)) >= store.EXPIRE_BATCH:
+                        log.info("alerts expired", extra={"alerts": expired})
+                if expired:
+                    log.info("alerts expired", extra={"alerts": expired})
+            except (psycopg.OperationalError, DatabaseUnavailable) as exc:
+                log.warning("expiry sweep failed", extra={"error": str(exc).strip()})
+
+    async def _references_loop(self) -> None:
+        """Crossing references decided on trades that fired nothing, recorded within a second
+        (one that fired is recorded before its claim)."""
+        while True:
+            await asyncio.sleep(REFERENCES_EVERY_SECONDS)
+            references = self._book.take_references()
+            if references:
+                self.pipeline.note_references(references)
 
     async def _summary_loop(self) -> None:
         while True:

@@ -30,11 +30,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from notifier.mail import Mail, MailRenderer, MalformedAlert
+from notifier.deliveries import DeliveryLog, Fire, Outcome, Status
+from notifier.mail import Mail, MailRenderer
 from notifier.metrics import OUTCOMES, NotifierMetrics
-from notifier.sent_log import SentLog
 from notifier.smtp import PermanentSendError, TransientSendError
 from notifier.sources import Delivery, MessageSource
+from notifier.wording import MalformedAlert
 from shared.backoff import full_jitter
 from shared.messages import AlertMessage
 from shared.version import Version
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-pricealert-attempt"  # 1 for the first delivery, absent means 1
 REASON_HEADER = "x-pricealert-reason"
 SUMMARY_EVERY_SECONDS = 60.0
+CHANNEL = "email"
 DATABASE_RETRY_BASE_SECONDS = 0.1
 DATABASE_RETRY_CAP_SECONDS = 1.0
 # After stop, how long a sent mail's record may still be retried before the process gives up
@@ -64,14 +66,14 @@ class Notifier:
         *,
         renderer: MailRenderer,
         mailer: Mailer,
-        sent_log: SentLog,
+        deliveries: DeliveryLog,
         retry_delays: Sequence[float],
         metrics: NotifierMetrics | None = None,
     ) -> None:
         self._source = source
         self._renderer = renderer
         self._mailer = mailer
-        self._sent_log = sent_log
+        self._deliveries = deliveries
         self._retry_delays = tuple(retry_delays)
         self.metrics = metrics or NotifierMetrics()
         self.ready = asyncio.Event()
@@ -81,7 +83,7 @@ class Notifier:
         self._idle = asyncio.Event()
         self._idle.set()
         self._work: set[asyncio.Task[None]] = set()  # deliveries being handled
-        self._in_hand: dict[int, asyncio.Future[None]] = {}  # alert id -> its handling's end
+        self._in_hand: dict[Fire, asyncio.Future[None]] = {}  # a fire -> its handling's end
 
     def stop(self) -> None:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
@@ -154,12 +156,13 @@ class Notifier:
         except (ValueError, MalformedAlert) as exc:
             await self._park(message, f"malformed: {exc}")
             return "parked_malformed"
-        async with self._only_delivery_of(alert.alert_id):
-            sent = await self._was_sent(alert.alert_id)
+        fire = alert.fire
+        async with self._only_delivery_of(fire):
+            sent = await self._was_sent(fire)
             if sent is None:
                 return None
             if sent:
-                log.info("duplicate message: already mailed", extra={"alert_id": alert.alert_id})
+                log.info("duplicate message: already mailed", extra={"fire": alert.message_id})
                 return "duplicate"
             if not self._source.still_held(message):
                 return None  # its channel closed: the redelivery will send it
@@ -168,36 +171,39 @@ class Notifier:
                 await self._mailer.send(mail)
             except PermanentSendError as exc:
                 await self._park(message, f"permanent: {exc}")
+                await self._note(fire, "parked", _attempt(message), f"refused: {exc}")
                 log.warning(
-                    "mail refused for good", extra={"alert_id": alert.alert_id, "error": str(exc)}
+                    "mail refused for good", extra={"fire": alert.message_id, "error": str(exc)}
                 )
                 return "parked_permanent"
             except TransientSendError as exc:
-                return await self._retry_or_park(message, alert.alert_id, str(exc))
+                return await self._retry_or_park(message, fire, str(exc))
             self.metrics.send_seconds.observe(time.perf_counter() - started)
-            await self._record_sent(alert.alert_id)
+            await self._record_sent(fire, _attempt(message))
             return "sent"
 
     @contextlib.asynccontextmanager
-    async def _only_delivery_of(self, alert_id: int) -> AsyncIterator[None]:
-        """One delivery of an alert at a time in this process: a redelivery that arrives while
+    async def _only_delivery_of(self, fire: Fire) -> AsyncIterator[None]:
+        """One delivery of a fire at a time in this process: a redelivery that arrives while
         the first is still being handled (a channel closed mid-send) waits for its end."""
-        while (earlier := self._in_hand.get(alert_id)) is not None:
+        while (earlier := self._in_hand.get(fire)) is not None:
             await earlier
         done = asyncio.get_running_loop().create_future()
-        self._in_hand[alert_id] = done
+        self._in_hand[fire] = done
         try:
             yield
         finally:
-            del self._in_hand[alert_id]
+            del self._in_hand[fire]
             done.set_result(None)
 
-    async def _retry_or_park(self, message: Delivery, alert_id: int, error: str) -> str:
+    async def _retry_or_park(self, message: Delivery, fire: Fire, error: str) -> str:
         attempt = _attempt(message)
         if attempt > len(self._retry_delays):
             await self._park(message, f"gave up after {attempt} tries: {error}")
+            await self._note(fire, "parked", attempt, f"gave up after {attempt} tries: {error}")
             log.warning(
-                "mail given up", extra={"alert_id": alert_id, "tries": attempt, "error": error}
+                "mail given up",
+                extra={"fire": f"{fire[0]}:{fire[1]}", "tries": attempt, "error": error},
             )
             return "parked_exhausted"
         await self._source.retry(
@@ -205,10 +211,11 @@ class Notifier:
             self._retry_delays[attempt - 1],
             {ATTEMPT_HEADER: attempt + 1, REASON_HEADER: error},
         )
+        await self._note(fire, "retrying", attempt, error)
         log.info(
             "mail failed: will retry",
             extra={
-                "alert_id": alert_id,
+                "fire": f"{fire[0]}:{fire[1]}",
                 "try": attempt,
                 "retry_in_s": self._retry_delays[attempt - 1],
                 "error": error,
@@ -226,25 +233,25 @@ class Notifier:
             },
         )
 
-    async def _was_sent(self, alert_id: int) -> bool | None:
-        """Whether this alert was mailed already, asking again while the database is away;
+    async def _was_sent(self, fire: Fire) -> bool | None:
+        """Whether this fire was mailed already, asking again while the database is away;
         None if the notifier stops before it answers (the message is left unacked)."""
         failures = 0
         while True:
             try:
-                return await self._sent_log.was_sent(alert_id)
+                return await self._deliveries.was_sent(fire, CHANNEL)
             except Exception as exc:
                 failures += 1
                 if failures == 1:
                     log.warning(
                         "duplicate check failed: holding the message until the database answers",
-                        extra={"alert_id": alert_id, "error": repr(exc)},
+                        extra={"fire": f"{fire[0]}:{fire[1]}", "error": repr(exc)},
                     )
                 if self._stopping.is_set():
                     return None
                 await self._until_database(failures, self._stopping)
 
-    async def _record_sent(self, alert_id: int) -> None:
+    async def _record_sent(self, fire: Fire, attempt: int) -> None:
         """Record the accepted mail, trying again while the database is away: the message is
         acked only after, so a redelivery finds the record. After ``stop`` it gives up past
         ``RECORD_GRACE_SECONDS``, and says so."""
@@ -252,14 +259,14 @@ class Notifier:
         give_up_at: float | None = None
         while True:
             try:
-                await self._sent_log.record(alert_id)
+                await self._deliveries.record(Outcome(fire, CHANNEL, "sent", attempt))
                 return
             except Exception as exc:
                 failures += 1
                 if failures == 1:
                     log.warning(
                         "could not record a sent mail: trying again before acking",
-                        extra={"alert_id": alert_id, "error": repr(exc)},
+                        extra={"fire": f"{fire[0]}:{fire[1]}", "error": repr(exc)},
                     )
                 if self._stopping.is_set():
                     now = time.monotonic()
@@ -268,17 +275,28 @@ class Notifier:
                         log.error(
                             "a sent mail was not recorded: were its message delivered again,"
                             " it would be mailed again",
-                            extra={"alert_id": alert_id, "error": repr(exc)},
+                            extra={"fire": f"{fire[0]}:{fire[1]}", "error": repr(exc)},
                         )
                         return
                 await self._until_database(failures, self._stopping)
+
+    async def _note(self, fire: Fire, status: Status, attempt: int, error: str) -> None:
+        """A failed delivery's state, for the events list: best effort, never holds the
+        message (the retry or the parking queue has it already)."""
+        try:
+            await self._deliveries.record(Outcome(fire, CHANNEL, status, attempt, error))
+        except Exception as exc:
+            log.warning(
+                "could not record a delivery's failure",
+                extra={"fire": f"{fire[0]}:{fire[1]}", "status": status, "error": repr(exc)},
+            )
 
     async def _until_database(self, failures: int, unless: asyncio.Event) -> None:
         """A short backoff, then until the database is believed back (or ``unless`` is set)."""
         await asyncio.sleep(
             full_jitter(failures, base=DATABASE_RETRY_BASE_SECONDS, cap=DATABASE_RETRY_CAP_SECONDS)
         )
-        back = asyncio.ensure_future(self._sent_log.until_available())
+        back = asyncio.ensure_future(self._deliveries.until_available())
         given_up = asyncio.ensure_future(unless.wait())
         await asyncio.wait({back, given_up}, return_when=asyncio.FIRST_COMPLETED)
         back.cancel()

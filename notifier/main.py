@@ -7,8 +7,8 @@ import logging
 from contextlib import AsyncExitStack
 
 from notifier.consumer import Mailer, Notifier
+from notifier.deliveries import DatabaseDeliveryLog, DeliveryLog, MemoryDeliveryLog
 from notifier.mail import MailRenderer
-from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool
 from notifier.sources import MessageSource, RabbitSource
 from shared.db import create_pool
@@ -17,7 +17,7 @@ from shared.settings import Settings
 
 log = logging.getLogger("pricealert.notifier")
 
-SENT_LOG_CONNECTIONS = 3
+DELIVERY_LOG_CONNECTIONS = 3
 
 
 async def build_notifier(
@@ -34,15 +34,15 @@ async def build_notifier(
         smtp = SmtpPool(settings.smtp)
         stack.push_async_callback(smtp.close)
         mailer = smtp
-    sent_log: SentLog
+    deliveries: DeliveryLog
     if settings.database_url:
-        pool = create_pool(settings.database_url, size=SENT_LOG_CONNECTIONS, name="notifier")
+        pool = create_pool(settings.database_url, size=DELIVERY_LOG_CONNECTIONS, name="notifier")
         await pool.open()
         stack.push_async_callback(pool.close)
-        sent_log = DatabaseSentLog(pool)
+        deliveries = DatabaseDeliveryLog(pool)
     else:
         log.warning("no DATABASE_URL: duplicate mails are caught within this process only")
-        sent_log = MemorySentLog()
+        deliveries = MemoryDeliveryLog()
     if source is None:
         source = RabbitSource(
             settings.rabbitmq_url,
@@ -54,7 +54,7 @@ async def build_notifier(
         source,
         renderer=renderer,
         mailer=mailer,
-        sent_log=sent_log,
+        deliveries=deliveries,
         retry_delays=settings.notifier_retry_delays,
     )
 

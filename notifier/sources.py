@@ -180,17 +180,17 @@ class InProcessBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self.parked: list[InProcessDelivery] = []
 
-    async def publish(self, messages: Sequence[AlertMessage]) -> list[int]:
+    async def publish(self, messages: Sequence[AlertMessage]) -> list[tuple[int, int]]:
         loop = asyncio.get_running_loop()
         deliveries = []
         for message in messages:
             delivery = InProcessDelivery(
-                message.to_json(), str(message.alert_id), settled=loop.create_future()
+                message.to_json(), message.message_id, settled=loop.create_future()
             )
             deliveries.append(delivery)
             self._queue.put_nowait(delivery)
         await asyncio.gather(*(d.settled for d in deliveries if d.settled is not None))
-        return [message.alert_id for message in messages]
+        return [message.fire for message in messages]
 
     async def start(self, on_message: OnMessage) -> None:
         self._consumer = asyncio.create_task(self._consume(on_message))
