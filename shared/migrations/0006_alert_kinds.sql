@@ -41,8 +41,8 @@ ALTER TABLE alerts
     -- A repeating alert stays 'created' between fires; only a 'once' alert is 'triggered'.
     ADD CONSTRAINT alerts_repeats_are_never_triggered CHECK
         (frequency = 'once' OR state <> 'triggered'),
-    ADD CONSTRAINT alerts_paused_at CHECK ((state = 'paused') = (paused_at IS NOT NULL)),
-    ADD CONSTRAINT alerts_expired_at CHECK ((state = 'expired') = (expired_at IS NOT NULL));
+    ADD CONSTRAINT alerts_paused_at CHECK (state <> 'paused' OR paused_at IS NOT NULL),
+    ADD CONSTRAINT alerts_expired_at CHECK (state <> 'expired' OR expired_at IS NOT NULL);
 
 -- The expiry sweep: live or paused alerts with a deadline.
 CREATE INDEX alerts_expiring ON alerts (shard_bucket, expires_at)

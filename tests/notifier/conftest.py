@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from notifier.consumer import Notifier
 from notifier.mail import MailRenderer
-from notifier.sent_log import DatabaseSentLog
+from notifier.deliveries import DatabaseDeliveryLog
 from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.rabbit import retry_queue
@@ -50,7 +50,7 @@ async def start_notifier(
         options: dict[str, Any] = {
             "renderer": MailRenderer(SENDER),
             "mailer": mailer,
-            "sent_log": DatabaseSentLog(pool),
+            "deliveries": DatabaseDeliveryLog(pool),
             "retry_delays": RETRY_DELAYS,
         }
         options.update(overrides)
