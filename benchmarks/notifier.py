@@ -32,9 +32,10 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from benchmarks.smtp_ceiling import ceiling
+from notifier.channels.email import EmailChannel
 from notifier.consumer import Notifier
-from notifier.mail import MailRenderer
 from notifier.deliveries import DatabaseDeliveryLog, DeliveryLog, MemoryDeliveryLog
+from notifier.mail import MailRenderer
 from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.db import create_pool
@@ -116,8 +117,7 @@ async def notifier_rate(queue: str, port: int, count: int, deliveries: DeliveryL
     mailer = SmtpPool(SmtpSettings(host="127.0.0.1", port=port, pool_size=POOL_SIZE))
     notifier = Notifier(
         RabbitSource(RABBITMQ_URL, queue, RETRY_DELAYS, prefetch=200),
-        renderer=MailRenderer(SENDER),
-        mailer=mailer,
+        channels={"email": EmailChannel(MailRenderer(SENDER), mailer)},
         deliveries=deliveries,
         retry_delays=RETRY_DELAYS,
     )

@@ -46,7 +46,7 @@ WHERE id = ANY(%s) AND state = 'created' AND shard_bucket = ANY(%s)
 
 FIRE_COLUMNS = """id, user_id, symbol, trigger_condition, target_price, price, fired_at,
                   email, seq, percent, time_window, reference_price, base_price, frequency,
-                  cooldown_seconds"""
+                  cooldown_seconds, webhook_url, webhook_format, telegram_chat_id"""
 # The claim, one statement for many fires, each at its own price and trade time. An alert
 # fires only if it is still 'created' (a concurrent pause or delete, another replica or a
 # restart can never make it fire twice), its trade came before it expired (the trade's time,
@@ -68,7 +68,8 @@ WITH crossed AS (
     RETURNING a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price,
               a.triggered_price AS price, a.triggered_at AS fired_at, a.email,
               a.fire_count AS seq, a.percent, a.time_window, a.reference_price,
-              c.base AS base_price, a.frequency, a.cooldown_seconds, a.shard_bucket
+              c.base AS base_price, a.frequency, a.cooldown_seconds, a.webhook_url,
+              a.webhook_format, a.telegram_chat_id, a.shard_bucket
 ), fired AS (
     INSERT INTO alert_fires (alert_id, seq, price, fired_at, base_price, shard_bucket)
     SELECT id, seq, price, fired_at, base_price, shard_bucket FROM claimed
@@ -83,7 +84,7 @@ WHERE f.alert_id = p.alert_id AND f.seq = p.seq AND f.published_at IS NULL
 SELECT_UNPUBLISHED = """
 SELECT a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price, f.price, f.fired_at,
        a.email, f.seq, a.percent, a.time_window, a.reference_price, f.base_price, a.frequency,
-       a.cooldown_seconds
+       a.cooldown_seconds, a.webhook_url, a.webhook_format, a.telegram_chat_id
 FROM alert_fires AS f JOIN alerts AS a ON a.id = f.alert_id
 WHERE f.published_at IS NULL AND f.shard_bucket = ANY(%s) AND f.claimed_at < %s
   AND (f.alert_id, f.seq) > (%s, %s)

@@ -52,8 +52,8 @@ class MailRenderer:
         self._html = Template(texts["body.html"])
 
     def render(self, message: AlertMessage) -> Mail:
-        recipient = message.email
-        if "@" not in recipient:
+        recipient = message.channels.get("email", message.email)
+        if not isinstance(recipient, str) or "@" not in recipient:
             raise MalformedAlert(f"not an email address: {recipient!r}")
         _check_header_value("email", recipient)
         fields = _fields(message)

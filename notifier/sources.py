@@ -155,14 +155,17 @@ class InProcessDelivery:
     message_id: str | None
     content_type: str | None = "application/json"
     headers: dict[str, Any] = field(default_factory=dict)
-    settled: asyncio.Future[None] | None = None  # the publisher waits on it
-    _retrying: bool = False
+    settled: asyncio.Future[None] | None = None  # the publisher waits on it (first try only)
 
     async def ack(self) -> None:
-        if self._retrying:
-            self._retrying = False
-        elif self.settled is not None and not self.settled.done():
+        if self.settled is not None and not self.settled.done():
             self.settled.set_result(None)
+
+    def copy_with(self, headers: Headers) -> InProcessDelivery:
+        """Another delivery of the same message with ``headers`` added (a retry, a parking)."""
+        return InProcessDelivery(
+            self.body, self.message_id, self.content_type, {**self.headers, **headers}
+        )
 
 
 class InProcessBroker:
@@ -213,17 +216,15 @@ class InProcessBroker:
 
     async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
         assert isinstance(message, InProcessDelivery)
-        message.headers.update(headers)
-        message._retrying = True
-        asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, message)
+        retry = message.copy_with(headers)
+        asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, retry)
 
     def still_held(self, message: Delivery) -> bool:
         return True
 
     async def park(self, message: Delivery, headers: Headers) -> None:
         assert isinstance(message, InProcessDelivery)
-        message.headers.update(headers)
-        self.parked.append(message)
+        self.parked.append(message.copy_with(headers))
         log.warning(
             "message parked (in process)",
             extra={"message_id": message.message_id, "reason": headers.get("x-pricealert-reason")},

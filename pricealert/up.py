@@ -34,7 +34,8 @@ from psycopg.conninfo import make_conninfo
 from api.app import create_app
 from matcher.main import FeedChoice, build_feed, build_matcher
 from matcher.service import Matcher
-from notifier.consumer import Mailer, Notifier
+from notifier.channels.email import Mailer
+from notifier.consumer import Notifier
 from notifier.main import build_notifier
 from notifier.outbox import OutboxMailer
 from notifier.sources import InProcessBroker

@@ -5,12 +5,15 @@ second version (DESIGN.md, "The message, second version")::
 
     {"alert_id", "user_id", "symbol", "trigger_condition", "target_price", "triggered_price",
      "triggered_at", "email", "seq", "percent", "window", "reference_price", "base_price",
-     "frequency", "cooldown_seconds", "channels": {"email": ...}}
+     "frequency", "cooldown_seconds",
+     "channels": {"email": ..., "webhook": {"url", "format"}, "telegram": chat}}
 
 Prices and percents are decimal strings (``target_price`` is null for a percent move), the time
 ISO 8601 UTC. ``seq`` numbers the fires of one alert from 1; ``base_price`` is the window's low
-(``up_pct``) or high (``down_pct``) the move was measured from. A first-version message (the
-first eight fields only) is still read: it is fire 1 of a one-shot alert, mailed to ``email``.
+(``up_pct``) or high (``down_pct``) the move was measured from. ``channels`` holds only the
+channels the alert has (``email`` is also kept at the top, as in the first version, null when
+the alert has no email). A first-version message (the first eight fields only) is still read:
+it is fire 1 of a one-shot alert, mailed to ``email``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class AlertMessage:
     target_price: str | None
     triggered_price: str
     triggered_at: str
-    email: str
+    email: str | None
     seq: int = 1
     percent: str | None = None
     window: str | None = None
@@ -80,8 +83,18 @@ class AlertMessage:
         base_price: Decimal | None,
         frequency: str,
         cooldown_seconds: int | None,
+        webhook_url: str | None,
+        webhook_format: str | None,
+        telegram_chat_id: str | None,
     ) -> AlertMessage:
         """From a claimed fire, in the column order of ``matcher.store.FIRE_COLUMNS``."""
+        channels: dict[str, Any] = {}
+        if email is not None:
+            channels["email"] = email
+        if webhook_url is not None:
+            channels["webhook"] = {"url": webhook_url, "format": webhook_format or "standard"}
+        if telegram_chat_id is not None:
+            channels["telegram"] = _chat(telegram_chat_id)
         return cls(
             alert_id=alert_id,
             user_id=user_id,
@@ -98,7 +111,7 @@ class AlertMessage:
             base_price=_text(base_price),
             frequency=frequency,
             cooldown_seconds=cooldown_seconds,
-            channels={"email": email},
+            channels=channels,
         )
 
     def to_json(self) -> bytes:
@@ -114,13 +127,15 @@ class AlertMessage:
             message = cls(**fields)
         except (orjson.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"not an alert message: {exc}") from None
-        if not isinstance(message.alert_id, int) or not isinstance(message.email, str):
-            raise ValueError("not an alert message: alert_id must be an integer, email a string")
+        if not isinstance(message.alert_id, int):
+            raise ValueError("not an alert message: alert_id must be an integer")
         if not isinstance(message.seq, int) or message.seq < 1:
             raise ValueError("not an alert message: seq must be a positive integer")
         if not isinstance(message.channels, dict):
             raise ValueError("not an alert message: channels must be an object")
         if not message.channels:  # a first-version message: its one channel is the email
+            if not isinstance(message.email, str):
+                raise ValueError("not an alert message: no channel to deliver to")
             message = _with_channels(message, {"email": message.email})
         return message
 
@@ -129,6 +144,11 @@ def _with_channels(message: AlertMessage, channels: dict[str, Any]) -> AlertMess
     values = {name: getattr(message, name) for name in message.__dataclass_fields__}
     values["channels"] = channels
     return AlertMessage(**values)
+
+
+def _chat(chat_id: str) -> int | str:
+    """A Telegram chat as its API takes it: an integer id, or an @channelname."""
+    return chat_id if chat_id.startswith("@") else int(chat_id)
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -1,6 +1,6 @@
--- Alert kinds, repeating alerts, expiry and pause; every fire a row of its own; the deliveries
--- of each fire. Existing databases upgrade in place: a triggered alert becomes fire 1 of itself,
--- its sent mail the email delivery of that fire.
+-- Alert kinds, repeating alerts, expiry and pause; channels beyond email; every fire a row of
+-- its own; the deliveries of each channel of each fire. Existing databases upgrade in place: a
+-- triggered alert becomes fire 1 of itself, its sent mail the email delivery of that fire.
 
 -- 1. The alerts table: new kinds and fields, and the rules tying them together.
 ALTER TABLE alerts DROP CONSTRAINT alerts_trigger_condition_check;
@@ -19,6 +19,10 @@ ALTER TABLE alerts
     ADD COLUMN fire_count integer NOT NULL DEFAULT 0 CHECK (fire_count >= 0),
     ADD COLUMN paused_at timestamptz,
     ADD COLUMN expired_at timestamptz,
+    -- channels beyond email: a webhook (its format) and a Telegram chat (an id or @channel)
+    ADD COLUMN webhook_url text CHECK (char_length(webhook_url) BETWEEN 8 AND 2048),
+    ADD COLUMN webhook_format text CHECK (webhook_format IN ('standard', 'discord', 'slack')),
+    ADD COLUMN telegram_chat_id text CHECK (telegram_chat_id ~ '^(-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32})$'),
     ADD CONSTRAINT alerts_trigger_condition_check CHECK
         (trigger_condition IN ('above', 'below', 'crossing', 'up_pct', 'down_pct')),
     ADD CONSTRAINT alerts_state_check CHECK
@@ -26,7 +30,13 @@ ALTER TABLE alerts
 
 UPDATE alerts SET fire_count = 1 WHERE triggered_at IS NOT NULL;
 
+ALTER TABLE alerts ALTER COLUMN email DROP NOT NULL;
+
 ALTER TABLE alerts
+    ADD CONSTRAINT alerts_have_a_channel CHECK
+        (email IS NOT NULL OR webhook_url IS NOT NULL OR telegram_chat_id IS NOT NULL),
+    ADD CONSTRAINT alerts_webhook_has_a_format CHECK
+        ((webhook_url IS NULL) = (webhook_format IS NULL)),
     ADD CONSTRAINT alerts_level_has_a_target CHECK
         ((trigger_condition IN ('above', 'below', 'crossing')) = (target_price IS NOT NULL)),
     ADD CONSTRAINT alerts_move_has_percent_and_window CHECK
@@ -47,6 +57,10 @@ ALTER TABLE alerts
 -- The expiry sweep: live or paused alerts with a deadline.
 CREATE INDEX alerts_expiring ON alerts (shard_bucket, expires_at)
     WHERE expires_at IS NOT NULL AND state IN ('created', 'paused');
+
+-- Each user's secret for signing webhooks (whsec_ + base64 of 32 random bytes), made by the API
+-- at signup, or on first use for users from before.
+ALTER TABLE users ADD COLUMN webhook_secret text CHECK (webhook_secret LIKE 'whsec\_%');
 
 -- 2. Fires: one row per fire, written by the claim, (alert, seq) claimed exactly once. The
 -- publish bookkeeping moves here from the alerts row: a fire claimed but not confirmed by
@@ -171,7 +185,7 @@ END $$;
 CREATE TYPE new_alert AS (
     user_id bigint, symbol text, trigger_condition text, target_price numeric, percent numeric,
     time_window text, frequency text, cooldown_seconds integer, expires_at timestamptz,
-    email text
+    email text, webhook_url text, webhook_format text, telegram_chat_id text
 );
 
 CREATE FUNCTION create_alert_items(p_items jsonb, p_cap bigint)
@@ -222,9 +236,11 @@ BEGIN
     END LOOP;
     -- One statement for the whole batch: one trigger run, one NOTIFY per 300 alerts.
     INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, percent,
-                        time_window, frequency, cooldown_seconds, expires_at, email)
+                        time_window, frequency, cooldown_seconds, expires_at, email,
+                        webhook_url, webhook_format, telegram_chat_id)
     OVERRIDING SYSTEM VALUE
     SELECT new_ids[n], a.user_id, a.symbol, a.trigger_condition, a.target_price, a.percent,
-           a.time_window, coalesce(a.frequency, 'once'), a.cooldown_seconds, a.expires_at, a.email
+           a.time_window, coalesce(a.frequency, 'once'), a.cooldown_seconds, a.expires_at, a.email,
+           a.webhook_url, a.webhook_format, a.telegram_chat_id
     FROM generate_subscripts(accepted, 1) AS n, LATERAL (SELECT (items[accepted[n]]).*) AS a;
 END $$;

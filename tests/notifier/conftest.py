@@ -4,16 +4,18 @@ database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aio_pika
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from notifier.channels import Channel
+from notifier.channels.email import EmailChannel
 from notifier.consumer import Notifier
-from notifier.mail import MailRenderer
 from notifier.deliveries import DatabaseDeliveryLog
+from notifier.mail import MailRenderer
 from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.rabbit import retry_queue
@@ -43,13 +45,15 @@ async def start_notifier(
 ) -> AsyncIterator[StartNotifier]:
     running: list[tuple[Running, SmtpPool]] = []
 
-    async def start(url: str = rabbitmq_url, **overrides: Any) -> Running:
+    async def start(
+        url: str = rabbitmq_url, extra_channels: Sequence[Channel] = (), **overrides: Any
+    ) -> Running:
         mailer = SmtpPool(
             SmtpSettings(host="127.0.0.1", port=smtp_sink.port, timeout_seconds=5, pool_size=4)
         )
+        email = EmailChannel(MailRenderer(SENDER), mailer)
         options: dict[str, Any] = {
-            "renderer": MailRenderer(SENDER),
-            "mailer": mailer,
+            "channels": {c.name: c for c in (email, *extra_channels)},
             "deliveries": DatabaseDeliveryLog(pool),
             "retry_delays": RETRY_DELAYS,
         }
