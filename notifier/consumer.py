@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ DATABASE_RETRY_CAP_SECONDS = 1.0
 # After stop, how long a send's record may still be retried before the process gives up on it
 # (and a redelivery of that message would send again).
 RECORD_GRACE_SECONDS = 10.0
+MAX_WAIT = 86_400  # the longest Retry-After honoured, in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +249,13 @@ class Notifier:
         return _Park(reason)
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        """The delay of this attempt, or the shortest one at least as long as the server
-        asked for (the delay queues are the configured ones)."""
+        """The delay of this attempt; if the server asked for a longer wait, the shortest
+        configured delay that is as long, or else its wait in whole seconds (a delay queue of
+        its own), at most a day."""
         delay = self._retry_delays[attempt - 1]
         if retry_after is not None and retry_after > delay:
             longer = [d for d in self._retry_delays if d >= retry_after]
-            delay = min(longer) if longer else max(self._retry_delays)
+            delay = min(longer) if longer else float(min(math.ceil(retry_after), MAX_WAIT))
         return delay
 
     @contextlib.asynccontextmanager

@@ -81,6 +81,7 @@ class RabbitSource:
         self._url = url
         self._queue_name = queue
         self._retry_delays = tuple(retry_delays)
+        self._declared_delays: set[float] = set()
         self._prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -95,6 +96,7 @@ class RabbitSource:
         self._queue = await declare_alert_queue(channel, self._queue_name)
         for delay in self._retry_delays:
             await declare_retry_queue(channel, self._queue_name, delay)
+            self._declared_delays.add(delay)
         self._consumer_tag = await self._queue.consume(on_message)
         log.info(
             "notifier consuming",
@@ -115,6 +117,11 @@ class RabbitSource:
             log.warning("could not cancel the consumer", extra={"error": repr(exc)})
 
     async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
+        if delay_seconds not in self._declared_delays:  # a wait a server asked for
+            if self._channel is None:
+                raise RuntimeError("not consuming")
+            await declare_retry_queue(self._channel, self._queue_name, delay_seconds)
+            self._declared_delays.add(delay_seconds)
         await self._republish(message, retry_queue(self._queue_name, delay_seconds), headers)
 
     async def park(self, message: Delivery, headers: Headers) -> None:

@@ -70,7 +70,9 @@ class CheckedResolver(AbstractResolver):
         if not self._allow_private:
             refused = sorted({entry["host"] for entry in found if not is_public(entry["host"])})
             if refused:
-                raise UnsafeAddress(f"{host} resolves to {', '.join(refused)}, not public")
+                raise UnsafeAddress(
+                    f"{host} resolves to {', '.join(refused)}, not a public address"
+                )
         return found
 
     async def close(self) -> None:

@@ -30,7 +30,8 @@ async def retry_queues_cleaned(rabbitmq_url: str, queue_name: str) -> AsyncItera
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        for delay in RETRY_DELAYS:
+        # The configured delays, and the waits a test's server asks for (Retry-After).
+        for delay in (*RETRY_DELAYS, 1.0, 2.0):
             await channel.queue_delete(retry_queue(queue_name, delay))
 
 
@@ -43,7 +44,7 @@ async def start_notifier(
     retry_queues_cleaned: None,
     clean_tables: None,
 ) -> AsyncIterator[StartNotifier]:
-    running: list[tuple[Running, SmtpPool]] = []
+    running: list[tuple[Running, list[Channel]]] = []
 
     async def start(
         url: str = rabbitmq_url, extra_channels: Sequence[Channel] = (), **overrides: Any
@@ -51,9 +52,9 @@ async def start_notifier(
         mailer = SmtpPool(
             SmtpSettings(host="127.0.0.1", port=smtp_sink.port, timeout_seconds=5, pool_size=4)
         )
-        email = EmailChannel(MailRenderer(SENDER), mailer)
+        channels = [EmailChannel(MailRenderer(SENDER), mailer), *extra_channels]
         options: dict[str, Any] = {
-            "channels": {c.name: c for c in (email, *extra_channels)},
+            "channels": {c.name: c for c in channels},
             "deliveries": DatabaseDeliveryLog(pool),
             "retry_delays": RETRY_DELAYS,
         }
@@ -67,11 +68,12 @@ async def start_notifier(
             task.result()
         assert notifier.ready.is_set(), "the notifier did not start"
         handle = Running(notifier, task)
-        running.append((handle, mailer))
+        running.append((handle, channels))
         return handle
 
     yield start
-    for handle, mailer in running:
+    for handle, channels in running:
         handle.notifier.stop()
         await asyncio.wait_for(handle.task, WAIT)
-        await mailer.close()
+        for channel in channels:
+            await channel.close()
