@@ -11,6 +11,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,13 +22,18 @@ from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
 from api.responses import JSONResponse, error_response
+from api.server_errors import ServerErrors
 from api.tokens import AccessTokens
 from shared.db import create_pool
 from shared.errors import (
     Conflict,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     PriceAlertError,
+    RequestTimeout,
+    RetryLater,
+    Throttled,
     Unauthorized,
     ValidationError,
 )
@@ -54,10 +60,15 @@ _STATUS_OF: dict[type[PriceAlertError], int] = {
     Conflict: 400,
     Unauthorized: 401,
     NotFound: 404,
+    RequestTimeout: 408,
     PayloadTooLarge: 413,
+    Throttled: 429,
+    Overloaded: 503,
 }
 _HEADERS_OF: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    # The rest of the body may still be on its way: the connection cannot carry another request.
+    408: {"Connection": "close"},
 }
 
 
@@ -67,7 +78,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     if status is None:  # an error with no HTTP meaning (settings, migrations): a bug here
         log.error("unexpected domain error", extra={"error": repr(exc)})
         return error_response(500, "internal error: it has been logged")
-    return error_response(status, str(exc), headers=_HEADERS_OF.get(status))
+    headers = dict(_HEADERS_OF.get(status, {}))
+    if isinstance(exc, RetryLater):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return error_response(status, str(exc), headers=headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -83,8 +97,11 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal error: it has been logged")
+async def _database_refused(request: Request, exc: Exception) -> Response:
+    """A value the checks above the database let through and the database refused: the request's
+    fault, not the server's; logged, since a check in the API ought to have caught it."""
+    log.warning("the database refused a value", extra={"error": str(exc), "path": request.url.path})
+    return error_response(400, "a value in this request was refused by the database")
 
 
 def _routes() -> list[Route]:
@@ -132,8 +149,10 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
             HTTPException: _http_error,
             psycopg.OperationalError: _database_down,
             PoolTimeout: _database_down,
-            Exception: _server_error,
+            psycopg.DataError: _database_refused,
+            psycopg.IntegrityError: _database_refused,
         },
+        middleware=[Middleware(ServerErrors)],
     )
     access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
     app.state.pool = app_pool
