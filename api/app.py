@@ -21,8 +21,10 @@ from api.accounts import Accounts
 from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
+from api.passwords import Passwords, usable_cpus
 from api.responses import JSONResponse, error_response
 from api.server_errors import ServerErrors
+from api.throttle import Throttle
 from api.tokens import AccessTokens
 from shared.db import create_pool
 from shared.errors import (
@@ -131,6 +133,8 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         settings.require_database_url(), size=settings.database_pool_size, name="api"
     )
 
+    passwords = Passwords(concurrency=settings.password_hash_concurrency or usable_cpus())
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_pool:
@@ -138,6 +142,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         try:
             yield
         finally:
+            passwords.close()
             if owns_pool:
                 await app_pool.close()
 
@@ -155,10 +160,23 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         middleware=[Middleware(ServerErrors)],
     )
     access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
+    throttle = Throttle(
+        app_pool,
+        login_per_account_address=settings.login_failures_per_account_address,
+        login_per_address=settings.login_failures_per_address,
+        signup_per_address=settings.signups_per_address,
+    )
     app.state.pool = app_pool
     app.state.access_tokens = access_tokens
+    app.state.trusted_proxies = settings.trusted_proxies
+    app.state.body_timeout_seconds = settings.request_body_timeout_seconds
+    app.state.passwords = passwords
     app.state.accounts = Accounts(
-        app_pool, access_tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds
+        app_pool,
+        access_tokens,
+        passwords=passwords,
+        throttle=throttle,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
     return app

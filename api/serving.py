@@ -15,4 +15,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # and only from the proxies TRUSTED_PROXIES names. uvicorn's own reading trusts
         # 127.0.0.1 by default, which would let any local process pick its address.
         "proxy_headers": False,
+        # Connections (and requests in flight) per worker; past it uvicorn answers 503. uvicorn
+        # has no header timeout: slow headers are the reverse proxy's to cut (deploy/).
+        "limit_concurrency": settings.api_max_connections,
     }
