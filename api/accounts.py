@@ -15,18 +15,20 @@ from datetime import timedelta
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import passwords
+from api.passwords import Passwords
+from api.throttle import Throttle
 from api.tokens import AccessTokens, new_refresh_token, refresh_token_hash
 from shared.errors import Conflict, Unauthorized, ValidationError
 
 log = logging.getLogger(__name__)
 
+# Names are unique without regard to case (the users_username_folded index of migration 0005).
 INSERT_USER = """
 INSERT INTO users (username, password_hash) VALUES (%s, %s)
-ON CONFLICT (username) DO NOTHING
+ON CONFLICT ((lower(username))) DO NOTHING
 RETURNING id
 """
-SELECT_USER_FOR_LOGIN = "SELECT id, password_hash FROM users WHERE username = %s"
+SELECT_USER_FOR_LOGIN = "SELECT id, password_hash FROM users WHERE lower(username) = lower(%s)"
 UPDATE_PASSWORD_HASH = "UPDATE users SET password_hash = %s WHERE id = %s"
 INSERT_REFRESH = """
 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
@@ -74,14 +76,24 @@ class TokenPair:
 
 class Accounts:
     def __init__(
-        self, pool: AsyncConnectionPool, access_tokens: AccessTokens, *, refresh_ttl_seconds: int
+        self,
+        pool: AsyncConnectionPool,
+        access_tokens: AccessTokens,
+        *,
+        passwords: Passwords,
+        throttle: Throttle,
+        refresh_ttl_seconds: int,
     ) -> None:
         self._pool = pool
         self._access = access_tokens
+        self._passwords = passwords
+        self._throttle = throttle
         self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
 
-    async def sign_up(self, username: str, password: str) -> int:
-        password_hash = await passwords.hash_password(password)
+    async def sign_up(self, username: str, password: str, *, address: str) -> int:
+        """The new account's id; Throttled past the signups allowed from ``address``."""
+        await self._throttle.take_signup(address)
+        password_hash = await self._passwords.hash(password)
         async with self._pool.connection() as conn:
             cursor = await conn.execute(INSERT_USER, (username, password_hash))
             row = await cursor.fetchone()
@@ -89,17 +101,21 @@ class Accounts:
             raise Conflict(f"username {username!r} is already taken")
         return int(row[0])
 
-    async def log_in(self, username: str, password: str) -> TokenPair:
-        """Same answer, and about the same time, for an unknown user and a wrong password."""
+    async def log_in(self, username: str, password: str, *, address: str) -> TokenPair:
+        """Same answer, and about the same time, for an unknown user and a wrong password.
+        Every attempt counts as a failure against ``address`` and the account at ``address``
+        (Throttled past either limit) until the password is found right."""
+        taken = await self._throttle.take_login(address, username)
         async with self._pool.connection() as conn:
             cursor = await conn.execute(SELECT_USER_FOR_LOGIN, (username,))
             row = await cursor.fetchone()
         user_id, stored_hash = (int(row[0]), str(row[1])) if row else (None, None)
-        if not await passwords.verify_password(stored_hash, password) or user_id is None:
+        if not await self._passwords.verify(stored_hash, password) or user_id is None:
             raise ValidationError(INVALID_CREDENTIALS)
+        await self._throttle.give_back(taken)
         async with self._pool.connection() as conn:
-            if stored_hash is not None and passwords.needs_rehash(stored_hash):
-                new_hash = await passwords.hash_password(password)
+            if stored_hash is not None and self._passwords.needs_rehash(stored_hash):
+                new_hash = await self._passwords.hash(password)
                 await conn.execute(UPDATE_PASSWORD_HASH, (new_hash, user_id))
             refresh = await self._issue_refresh(conn, user_id, uuid.uuid4())
         return TokenPair(self._access.issue(user_id), refresh)

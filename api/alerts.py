@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -92,8 +93,13 @@ class Alerts:
         self._cap = max_live_per_user
         # Two batches in flight keep the database busy while the previous one's answer returns.
         self._creates: Batcher[tuple[int, NewAlert], Alert] = Batcher(
-            self._create_batch, max_batch=256, in_flight=2
+            self._create_batch, max_batch=256, in_flight=2, retry_alone=_refused_by_the_database
         )
+
+    @property
+    def creates_waiting(self) -> int:
+        """Creates received and not yet sent to the database in a batch."""
+        return self._creates.waiting
 
     async def create(self, user_id: int, new: NewAlert) -> Alert:
         """The new alert; ValidationError for an unknown symbol or a full cap."""
@@ -174,6 +180,13 @@ class Alerts:
             alerts = await cursor.fetchall()
         more = len(alerts) > limit
         return Page(alerts[:limit], alerts[limit - 1].id if more else None)
+
+
+def _refused_by_the_database(exc: Exception) -> bool:
+    """The database refused the batch's statement (a value it would not store, say): nothing was
+    committed, so each create can be tried alone. A lost connection is not that: the commit may
+    have happened, and trying again could create the alerts twice."""
+    return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError)
 
 
 def _decimal_text(value: Decimal | None) -> str | None:

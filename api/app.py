@@ -11,6 +11,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,15 +21,22 @@ from api.accounts import Accounts
 from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
+from api.passwords import Passwords, usable_cpus
 from api.responses import JSONResponse, error_response
+from api.server_errors import ServerErrors
+from api.throttle import Throttle
 from api.tokens import AccessTokens
 from shared.db import create_pool
 from shared.errors import (
     Conflict,
     DatabaseUnavailable,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     PriceAlertError,
+    RequestTimeout,
+    RetryLater,
+    Throttled,
     Unauthorized,
     ValidationError,
 )
@@ -55,12 +63,16 @@ _STATUS_OF: dict[type[PriceAlertError], int] = {
     Conflict: 400,
     Unauthorized: 401,
     NotFound: 404,
+    RequestTimeout: 408,
     PayloadTooLarge: 413,
+    Throttled: 429,
+    Overloaded: 503,
     DatabaseUnavailable: 503,
 }
 _HEADERS_OF: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    503: {"Retry-After": "1"},
+    # The rest of the body may still be on its way: the connection cannot carry another request.
+    408: {"Connection": "close"},
 }
 
 
@@ -70,7 +82,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     if status is None:  # an error with no HTTP meaning (settings, migrations): a bug here
         log.error("unexpected domain error", extra={"error": repr(exc)})
         return error_response(500, "internal error: it has been logged")
-    return error_response(status, str(exc), headers=_HEADERS_OF.get(status))
+    headers = dict(_HEADERS_OF.get(status, {}))
+    if isinstance(exc, RetryLater):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return error_response(status, str(exc), headers=headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -86,8 +101,11 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal error: it has been logged")
+async def _database_refused(request: Request, exc: Exception) -> Response:
+    """A value the checks above the database let through and the database refused: the request's
+    fault, not the server's; logged, since a check in the API ought to have caught it."""
+    log.warning("the database refused a value", extra={"error": str(exc), "path": request.url.path})
+    return error_response(400, "a value in this request was refused by the database")
 
 
 def _routes() -> list[Route]:
@@ -117,6 +135,8 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         settings.require_database_url(), size=settings.database_pool_size, name="api"
     )
 
+    passwords = Passwords(concurrency=settings.password_hash_concurrency or usable_cpus())
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_pool:
@@ -124,6 +144,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         try:
             yield
         finally:
+            passwords.close()
             if owns_pool:
                 await app_pool.close()
 
@@ -135,14 +156,29 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
             HTTPException: _http_error,
             psycopg.OperationalError: _database_down,
             PoolTimeout: _database_down,
-            Exception: _server_error,
+            psycopg.DataError: _database_refused,
+            psycopg.IntegrityError: _database_refused,
         },
+        middleware=[Middleware(ServerErrors)],
     )
     access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
+    throttle = Throttle(
+        app_pool,
+        login_per_account_address=settings.login_failures_per_account_address,
+        login_per_address=settings.login_failures_per_address,
+        signup_per_address=settings.signups_per_address,
+    )
     app.state.pool = app_pool
     app.state.access_tokens = access_tokens
+    app.state.trusted_proxies = settings.trusted_proxies
+    app.state.body_timeout_seconds = settings.request_body_timeout_seconds
+    app.state.passwords = passwords
     app.state.accounts = Accounts(
-        app_pool, access_tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds
+        app_pool,
+        access_tokens,
+        passwords=passwords,
+        throttle=throttle,
+        refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
     return app

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
-from shared.errors import PayloadTooLarge, ValidationError
+from shared.errors import PayloadTooLarge, RequestTimeout, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a dict; ValidationError for anything but a JSON object, PayloadTooLarge past
-    ``MAX_BODY_BYTES`` (checked on the declared length and again while streaming)."""
+    ``MAX_BODY_BYTES`` (checked on the declared length and again while streaming),
+    RequestTimeout when the whole body has not arrived within the app's body timeout (a client
+    trickling its body would otherwise hold its connection, and a worker's slot, for ever)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    seconds: float = request.app.state.body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await _read_capped(request)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {seconds:g} s") from None
     if not raw.strip():
         raise ValidationError("request body is empty: send a JSON object")
     try:
@@ -35,3 +36,14 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     return body
+
+
+async def _read_capped(request: Request) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

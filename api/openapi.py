@@ -9,14 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from api import validation
+from api.fields import body_schema, query_parameters
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_PRICE = {
-    "type": "string",
-    "pattern": r"^\d{1,15}(\.\d{1,8})?$",
-    "description": "A positive decimal, at most 8 decimals and 15 significant digits.",
-    "examples": ["50000", "0.00000123"],
-}
+_PRICE_TEXT = {"type": "string", "description": "A decimal, as written when it was created."}
 _TOKENS = {
     "type": "object",
     "required": ["access", "refresh"],
@@ -24,23 +20,6 @@ _TOKENS = {
         "access": {"type": "string", "description": "JWT for 'Authorization: Bearer'."},
         "refresh": {"type": "string", "description": "Single-use token for /api/token/refresh/."},
     },
-}
-_CREDENTIALS = {
-    "type": "object",
-    "required": ["username", "password"],
-    "properties": {
-        "username": {"type": "string", "pattern": r"^[\w.@+-]{1,150}$"},
-        "password": {
-            "type": "string",
-            "minLength": validation.PASSWORD_MIN,
-            "maxLength": validation.PASSWORD_MAX,
-        },
-    },
-}
-_REFRESH_BODY = {
-    "type": "object",
-    "required": ["refresh"],
-    "properties": {"refresh": {"type": "string"}},
 }
 _ALERT = {
     "type": "object",
@@ -58,34 +37,14 @@ _ALERT = {
     "properties": {
         "id": {"type": "integer"},
         "symbol": {"type": "string"},
-        "target_price": _PRICE,
+        "target_price": _PRICE_TEXT,
         "trigger_condition": {"enum": list(validation.CONDITIONS)},
-        "email": {"type": "string", "format": "email"},
+        "email": {"type": "string"},
         "state": {"enum": list(validation.STATES)},
         "created_at": {"type": "string", "format": "date-time"},
         "triggered_at": {"type": ["string", "null"], "format": "date-time"},
-        "triggered_price": {"type": ["string", "null"]},
+        "triggered_price": {"anyOf": [_PRICE_TEXT, {"type": "null"}]},
     },
-}
-_NEW_ALERT = {
-    "type": "object",
-    "required": ["target_price", "trigger_condition", "email"],
-    "properties": {
-        "target_price": _PRICE,
-        "trigger_condition": {"enum": list(validation.CONDITIONS)},
-        "email": {"type": "string", "format": "email", "maxLength": validation.EMAIL_MAX},
-        "symbol": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9]{2,20}$",
-            "default": validation.DEFAULT_SYMBOL,
-            "description": "A Binance spot symbol; upper-cased.",
-        },
-    },
-}
-_DELETE = {
-    "type": "object",
-    "required": ["alert_id"],
-    "properties": {"alert_id": {"type": "integer", "minimum": 1}},
 }
 
 
@@ -98,15 +57,29 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _UNAUTHORIZED = {
-    **_json(_ERROR, "Missing, invalid or expired access token."),
+    **_json(_ERROR, "Missing, invalid or expired token."),
     "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
 }
-_BAD = _json(_ERROR, "Invalid input; nothing changed.")
+_BAD = _json(_ERROR, "Invalid input, or a body that is not a JSON object; nothing changed.")
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+_THROTTLED = {**_json(_ERROR, "Too many attempts: wait Retry-After."), "headers": _RETRY_AFTER}
+_BUSY = {**_json(_ERROR, "Too many passwords to check: wait Retry-After."), "headers": _RETRY_AFTER}
+# Every operation with a body may meet these, whatever its own answers.
+_BODY_ERRORS = {
+    "400": _BAD,
+    "408": _json(_ERROR, "The body did not arrive in time."),
+    "413": _json(_ERROR, "The body is over 64 KiB."),
+}
 
 
 def _post(summary: str, body: dict[str, Any], responses: dict[str, Any], **extra: Any) -> Any:
     return {
-        "post": {"summary": summary, "requestBody": _body(body), "responses": responses, **extra}
+        "post": {
+            "summary": summary,
+            "requestBody": _body(body),
+            "responses": _BODY_ERRORS | responses,
+            **extra,
+        }
     }
 
 
@@ -115,45 +88,53 @@ _SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 _OPERATIONS: dict[str, dict[str, Any]] = {
     "signup": _post(
         "Create an account",
-        _CREDENTIALS,
+        body_schema(validation.SIGNUP),
         {
             "201": _json(
                 {
                     "type": "object",
+                    "required": ["id", "username"],
                     "properties": {"id": {"type": "integer"}, "username": {"type": "string"}},
                 },
-                "Account created.",
+                "Account created; the username as stored (NFKC-normalised).",
             ),
             "400": _json(_ERROR, "Username taken, or a field missing or invalid."),
+            "429": _THROTTLED,
+            "503": _BUSY,
         },
     ),
     "login": _post(
         "Log in: get an access and a refresh token",
-        _CREDENTIALS,
-        {"200": _json(_TOKENS, "Tokens."), "400": _json(_ERROR, "Invalid credentials.")},
+        body_schema(validation.LOGIN),
+        {
+            "200": _json(_TOKENS, "Tokens."),
+            "400": _json(_ERROR, "Invalid credentials, or a field missing or invalid."),
+            "429": _THROTTLED,
+            "503": _BUSY,
+        },
     ),
     "refresh": _post(
         "Trade a refresh token for new tokens (the refresh token rotates; reuse revokes all)",
-        _REFRESH_BODY,
+        body_schema(validation.REFRESH),
         {"200": _json(_TOKENS, "New tokens."), "401": _UNAUTHORIZED},
     ),
     "logout": _post(
         "Revoke a refresh token's whole family",
-        _REFRESH_BODY,
+        body_schema(validation.REFRESH),
         {"204": {"description": "Logged out."}, "401": _UNAUTHORIZED},
     ),
     "create": _post(
         "Create an alert",
-        _NEW_ALERT,
-        {"201": _json(_ALERT, "The alert."), "400": _BAD, "401": _UNAUTHORIZED},
+        body_schema(validation.NEW_ALERT),
+        {"201": _json(_ALERT, "The alert."), "401": _UNAUTHORIZED},
         **_SECURED,
     ),
     "delete": _post(
         "Delete an alert (its state becomes 'deleted'; it never fires)",
-        _DELETE,
+        body_schema(validation.DELETE),
         {
             "200": _json(_ALERT, "The deleted alert."),
-            "400": _BAD,
+            "400": _json(_ERROR, "Not an integer id, or the alert is already deleted."),
             "401": _UNAUTHORIZED,
             "404": _json(_ERROR, "No such alert of yours."),
         },
@@ -162,21 +143,13 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     "fetch": {
         "get": {
             "summary": "List your alerts, newest first",
-            "parameters": [
-                {"name": "state", "in": "query", "schema": {"enum": list(validation.STATES)}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                },
-                {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            ],
+            "parameters": query_parameters(validation.FETCH),
             "responses": {
                 "200": {
                     **_json({"type": "array", "items": _ALERT}, "A page of alerts."),
                     "headers": {
                         "Link": {
-                            "description": 'rel="next": the next page.',
+                            "description": 'rel="next": the next page, as a relative reference.',
                             "schema": {"type": "string"},
                         }
                     },

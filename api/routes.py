@@ -3,7 +3,7 @@ of the seed are routed to the same handlers (see ``api.app``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,9 +12,10 @@ from api import validation
 from api.accounts import Accounts
 from api.alerts import Alerts, NewAlert
 from api.body import read_json_object
+from api.client_address import client_address, throttle_key
 from api.responses import JSONResponse
 from api.tokens import AccessTokens
-from shared.errors import Unauthorized, ValidationError
+from shared.errors import Unauthorized
 
 
 def _accounts(request: Request) -> Accounts:
@@ -25,6 +26,10 @@ def _accounts(request: Request) -> Accounts:
 def _alerts(request: Request) -> Alerts:
     alerts: Alerts = request.app.state.alerts
     return alerts
+
+
+def _address(request: Request) -> str:
+    return throttle_key(client_address(request, request.app.state.trusted_proxies))
 
 
 def authenticated_user(request: Request) -> int:
@@ -38,34 +43,27 @@ def authenticated_user(request: Request) -> int:
     return access_tokens.user_id(token.strip())
 
 
-def _string_field(body: dict[str, Any], name: str) -> str:
-    value = validation.required(body, name)
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string")
-    return value
-
-
 async def sign_up(request: Request) -> Response:
     body = await read_json_object(request)
-    username = validation.username(validation.required(body, "username"))
-    password = validation.password(validation.required(body, "password"))
-    user_id = await _accounts(request).sign_up(username, password)
+    username = validation.USERNAME.read(body)
+    password = validation.PASSWORD.read(body)
+    user_id = await _accounts(request).sign_up(username, password, address=_address(request))
     return JSONResponse({"id": user_id, "username": username}, status_code=201)
 
 
 async def log_in(request: Request) -> Response:
     body = await read_json_object(request)
-    username = _string_field(body, "username")
-    password = _string_field(body, "password")
-    tokens = await _accounts(request).log_in(username, password)
+    username = validation.LOGIN_USERNAME.read(body)
+    password = validation.LOGIN_PASSWORD.read(body)
+    tokens = await _accounts(request).log_in(username, password, address=_address(request))
     return JSONResponse({"access": tokens.access, "refresh": tokens.refresh})
 
 
 async def _refresh_token(request: Request) -> str:
-    token = (await read_json_object(request)).get("refresh")
-    if not isinstance(token, str) or not token:
+    body = await read_json_object(request)
+    if body.get("refresh") in (None, ""):
         raise Unauthorized("refresh is required: send the refresh token from login")
-    return token
+    return validation.REFRESH_TOKEN.read(body)
 
 
 async def refresh(request: Request) -> Response:
@@ -82,12 +80,10 @@ async def create_alert(request: Request) -> Response:
     user_id = authenticated_user(request)
     body = await read_json_object(request)
     new = NewAlert(
-        target_price=validation.target_price(validation.required(body, "target_price")),
-        trigger_condition=validation.trigger_condition(
-            validation.required(body, "trigger_condition")
-        ),
-        email=validation.email(validation.required(body, "email")),
-        symbol=validation.symbol(body.get("symbol")),
+        target_price=validation.TARGET_PRICE.read(body),
+        trigger_condition=validation.TRIGGER_CONDITION.read(body),
+        email=validation.EMAIL.read(body),
+        symbol=validation.SYMBOL.read(body),
     )
     alert = await _alerts(request).create(user_id, new)
     return JSONResponse(alert.to_json(), status_code=201)
@@ -96,7 +92,7 @@ async def create_alert(request: Request) -> Response:
 async def delete_alert(request: Request) -> Response:
     user_id = authenticated_user(request)
     body = await read_json_object(request)
-    alert_id = validation.positive_id(validation.required(body, "alert_id"), "alert_id")
+    alert_id = validation.ALERT_ID.read(body)
     alert = await _alerts(request).delete(user_id, alert_id)
     return JSONResponse(alert.to_json())
 
@@ -104,12 +100,18 @@ async def delete_alert(request: Request) -> Response:
 async def fetch_alerts(request: Request) -> Response:
     user_id = authenticated_user(request)
     query = request.query_params
-    state = validation.state(query.get("state"))
-    limit = validation.page_limit(query.get("limit"))
-    before_id = validation.before_id(query.get("before_id"))
+    state = validation.STATE.read(query)
+    limit = validation.LIMIT.read(query)
+    before_id = validation.BEFORE_ID.read(query)
     page = await _alerts(request).page(user_id, state=state, limit=limit, before_id=before_id)
     headers = {}
     if page.next_before_id is not None:
-        next_url = request.url.include_query_params(before_id=page.next_before_id, limit=limit)
-        headers["Link"] = f'<{next_url}>; rel="next"'
+        headers["Link"] = f'<{_next_page(request, page.next_before_id, limit)}>; rel="next"'
     return JSONResponse([alert.to_json() for alert in page.alerts], headers=headers)
+
+
+def _next_page(request: Request, before_id: int, limit: int) -> str:
+    """A relative reference (RFC 8288 resolves it against the request's URL): built from the
+    path alone, never from the Host header a client chose."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("before_id", "limit")}
+    return f"{request.url.path}?{urlencode(params | {'before_id': before_id, 'limit': limit})}"

@@ -112,6 +112,7 @@ def main() -> int:
         "JWT_SECRET": "benchmark-secret-" + "x" * 40,
         "MAX_LIVE_ALERTS_PER_USER": "100000000",
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "SIGNUPS_PER_ADDRESS": "1000000/1",  # its users all sign up from 127.0.0.1
         "LOG_LEVEL": "INFO",  # start-up lines only: requests are logged on DEBUG
     }
     cli = [sys.executable, "-m", "pricealert"]

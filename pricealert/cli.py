@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import uvicorn
 
+from api.serving import uvicorn_options
 from matcher.main import FeedChoice, run_matcher
 from notifier.main import run_notifier
 from pricealert.up import default_data_dir, run_up
@@ -131,7 +132,7 @@ def _serve_api(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         access_log=False,
         log_config=None,
-        server_header=False,
+        **uvicorn_options(settings),
     )
     return 0
 

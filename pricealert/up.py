@@ -32,6 +32,7 @@ import uvicorn
 from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
+from api.serving import uvicorn_options
 from matcher.main import FeedChoice, build_feed, build_matcher
 from matcher.service import Matcher
 from notifier.channels.email import Mailer
@@ -153,7 +154,7 @@ async def run_up(
                 port=port,
                 log_config=None,
                 access_log=False,
-                server_header=False,
+                **uvicorn_options(settings),
             )
         )
         log.info(

@@ -45,8 +45,31 @@ class PayloadTooLarge(PriceAlertError):
     """The request body is over the size cap (413)."""
 
 
+class RequestTimeout(PriceAlertError):
+    """The request's body did not arrive in time (408); the connection is closed after it."""
+
+
+class RetryLater(PriceAlertError):
+    """Refused for now, not for good: the answer carries ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Throttled(RetryLater):
+    """Too many attempts from this client or for this account (429)."""
+
+
+class Overloaded(RetryLater):
+    """The server has too much of this work waiting already (503)."""
+
+
 # Outside services
 
 
-class DatabaseUnavailable(PriceAlertError):
+class DatabaseUnavailable(RetryLater):
     """PostgreSQL is away (restarting, unreachable): try again shortly (503)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after_seconds=1)

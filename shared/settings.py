@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal, TypeVar, get_args
 from urllib.parse import quote
 
@@ -33,6 +34,17 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``limit`` in a burst, and on average ``limit`` every ``period_seconds``."""
+
+    limit: int
+    period_seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period_seconds:g}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +89,13 @@ class Settings:
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
     max_live_alerts_per_user: int = 1000
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    login_failures_per_account_address: Rate = Rate(10, 900)
+    login_failures_per_address: Rate = Rate(100, 900)
+    signups_per_address: Rate = Rate(20, 3600)
+    password_hash_concurrency: int | None = None  # None: the CPUs this process may use
+    request_body_timeout_seconds: float = 10.0
+    api_max_connections: int = 1000  # per API worker
     matcher_shard: Shard = Shard(0, 1)
     matcher_metrics_port: int | None = None
     log_level: LogLevel = "INFO"
@@ -135,6 +154,23 @@ class Settings:
             ),
             max_live_alerts_per_user=reader.integer(
                 "MAX_LIVE_ALERTS_PER_USER", default.max_live_alerts_per_user, minimum=1
+            ),
+            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+            login_failures_per_account_address=reader.rate(
+                "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", default.login_failures_per_account_address
+            ),
+            login_failures_per_address=reader.rate(
+                "LOGIN_FAILURES_PER_ADDRESS", default.login_failures_per_address
+            ),
+            signups_per_address=reader.rate("SIGNUPS_PER_ADDRESS", default.signups_per_address),
+            password_hash_concurrency=reader.optional_integer(
+                "PASSWORD_HASH_CONCURRENCY", minimum=1
+            ),
+            request_body_timeout_seconds=reader.seconds(
+                "REQUEST_BODY_TIMEOUT_SECONDS", default.request_body_timeout_seconds
+            ),
+            api_max_connections=reader.integer(
+                "API_MAX_CONNECTIONS", default.api_max_connections, minimum=1
             ),
             matcher_shard=parse_shard(
                 reader.get("MATCHER_SHARD") or str(default.matcher_shard), "MATCHER_SHARD"
@@ -252,6 +288,34 @@ class _Reader:
         if raw is None:
             return default
         return tuple(_positive_seconds(name, part) for part in raw.split(",") if part.strip())
+
+    def rate(self, name: str, default: Rate) -> Rate:
+        """``COUNT/SECONDS``, such as ``10/900`` for ten in fifteen minutes."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        match = re.fullmatch(r"(\d{1,9})\s*/\s*(\d{1,9}(?:\.\d+)?)", raw)
+        if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
+            raise SettingsError(
+                f"{name} must be COUNT/SECONDS with both positive (for example 10/900), got {raw!r}"
+            )
+        return Rate(int(match.group(1)), float(match.group(2)))
+
+    def networks(self, name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+        """A comma-separated list of addresses or CIDR networks; empty for none."""
+        raw = self.get(name)
+        if raw is None:
+            return ()
+        networks = []
+        for part in filter(str.strip, raw.split(",")):
+            try:
+                networks.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} must be addresses or CIDR networks separated by commas "
+                    f"(for example 10.0.0.0/8,fd00::/8), got {part.strip()!r}"
+                ) from None
+        return tuple(networks)
 
     def optional_integer(self, name: str, *, minimum: int) -> int | None:
         return None if self.get(name) is None else self.integer(name, 0, minimum=minimum)

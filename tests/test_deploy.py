@@ -30,6 +30,7 @@ def test_compose_has_the_services_and_waits_for_health() -> None:
         "mailpit",
         "migrate",
         "api",
+        "proxy",
         "matcher-0",
         "matcher-1",
         "notifier",
@@ -43,6 +44,20 @@ def test_compose_has_the_services_and_waits_for_health() -> None:
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     shards = sorted(services[f"matcher-{i}"]["environment"]["MATCHER_SHARD"] for i in (0, 1))
     assert shards == ["0/2", "1/2"]
+
+
+def test_compose_puts_a_reverse_proxy_on_loopback_in_front_of_the_api() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert "ports" not in services["api"]
+    proxy = services["proxy"]
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", proxy["image"])  # pinned
+    assert all(port.startswith("127.0.0.1:") for port in proxy["ports"])
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert services["api"]["environment"]["TRUSTED_PROXIES"] == subnet
+    conf = (DEPLOY / "nginx.conf").read_text()
+    for directive in ("client_header_timeout", "client_body_timeout", "client_max_body_size 64k"):
+        assert directive in conf
 
 
 def test_compose_settings_are_ones_the_service_reads() -> None:

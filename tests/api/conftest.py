@@ -10,17 +10,35 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 from api.app import create_app
-from shared.settings import Settings
+from shared.settings import Rate, Settings
 from tests.api.helpers import JWT_SECRET, MakeUser, User, sign_up
+
+# Tests sign many users up from one address; the throttle tests set their own limits.
+UNTHROTTLED = Rate(1_000_000, 1)
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, jwt_secret=JWT_SECRET, max_live_alerts_per_user=5)
+    return Settings(
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        max_live_alerts_per_user=5,
+        login_failures_per_account_address=UNTHROTTLED,
+        login_failures_per_address=UNTHROTTLED,
+        signups_per_address=UNTHROTTLED,
+    )
 
 
 @pytest.fixture
-def app(settings: Settings, pool: AsyncConnectionPool, clean_tables: None) -> Starlette:
+async def clean_throttles(pool: AsyncConnectionPool) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("TRUNCATE throttles")
+
+
+@pytest.fixture
+def app(
+    settings: Settings, pool: AsyncConnectionPool, clean_tables: None, clean_throttles: None
+) -> Starlette:
     return create_app(settings, pool=pool)
 
 

@@ -50,7 +50,7 @@ async def test_openapi_describes_every_endpoint_with_its_schemas(
                 assert schema["required"], path
     create = document["paths"]["/api/alerts/create/"]["post"]
     assert create["security"] == [{"bearer": []}]
-    assert set(create["responses"]) == {"201", "400", "401"}
+    assert set(create["responses"]) == {"201", "400", "401", "408", "413"}
 
 
 async def test_unknown_paths_and_methods_answer_json_errors(client: httpx.AsyncClient) -> None:

@@ -103,8 +103,10 @@ def _forge(claims: dict[str, object], secret: str = JWT_SECRET, algorithm: str =
 
 
 def _claims(**overrides: object) -> dict[str, object]:
+    # Built at collection: they must outlive the tests that run before them (the fuzzing alone
+    # takes a minute).
     now = int(time.time())
-    claims: dict[str, object] = {"sub": "1", "type": "access", "iat": now, "exp": now + 60}
+    claims: dict[str, object] = {"sub": "1", "type": "access", "iat": now, "exp": now + 3600}
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 

@@ -88,3 +88,52 @@ async def test_in_flight_limits_concurrent_batches() -> None:
     gate.set()
     assert await asyncio.gather(*tasks) == list(range(10))
     assert most == 2
+
+
+async def test_a_poisoned_batch_is_retried_item_by_item() -> None:
+    """One bad item makes the whole call fail; retried alone, only that item gets the error."""
+    calls: list[list[int]] = []
+
+    async def flush(items: list[int]) -> Sequence[int]:
+        calls.append(items)
+        if 13 in items:
+            raise ValueError("13 is poison")
+        return [i * 2 for i in items]
+
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def held_flush(items: list[int]) -> Sequence[int]:
+        started.set()
+        await gate.wait()
+        return await flush(items)
+
+    batcher: Batcher[int, int] = Batcher(
+        held_flush, retry_alone=lambda exc: isinstance(exc, ValueError)
+    )
+    first = asyncio.ensure_future(batcher.submit(0))
+    await started.wait()  # the first batch, of one, is in flight and held
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(10, 20)]
+    await asyncio.wait(rest, timeout=0)  # let each submit run up to its await
+    assert batcher.waiting == 10
+    gate.set()
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert outcomes[0] == 0
+    assert [o for o in outcomes[1:] if isinstance(o, BaseException)] == [outcomes[4]]
+    assert str(outcomes[4]) == "13 is poison"
+    assert outcomes[1:4] + outcomes[5:] == [i * 2 for i in range(10, 20) if i != 13]
+    assert calls[1] == list(range(10, 20))  # they did form one batch
+    assert len(calls) == 2 + 10
+
+
+async def test_an_error_not_meant_for_one_item_reaches_the_whole_batch_once() -> None:
+    calls = 0
+
+    async def flush(items: list[int]) -> Sequence[int]:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("database went away")
+
+    batcher: Batcher[int, int] = Batcher(flush, retry_alone=lambda exc: isinstance(exc, ValueError))
+    outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(o, ConnectionError) for o in outcomes)
+    assert calls == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import SettingsError
-from shared.settings import Settings, Shard
+from shared.settings import Rate, Settings, Shard
 
 
 def test_defaults_need_nothing_but_are_incomplete_for_the_api() -> None:
@@ -74,6 +74,15 @@ def test_rabbitmq_url_is_built_from_rabbitmq_host() -> None:
         ({"NOTIFIER_RETRY_DELAYS": "10,soon"}, "NOTIFIER_RETRY_DELAYS"),
         ({"NOTIFIER_RETRY_DELAYS": "10,0"}, "NOTIFIER_RETRY_DELAYS"),
         ({"NOTIFIER_PREFETCH": "0"}, "NOTIFIER_PREFETCH"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+        ({"LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": "10"}, "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"),
+        ({"LOGIN_FAILURES_PER_ADDRESS": "0/900"}, "LOGIN_FAILURES_PER_ADDRESS"),
+        ({"SIGNUPS_PER_ADDRESS": "5/0"}, "SIGNUPS_PER_ADDRESS"),
+        ({"SIGNUPS_PER_ADDRESS": "five/60"}, "SIGNUPS_PER_ADDRESS"),
+        ({"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"),
+        ({"REQUEST_BODY_TIMEOUT_SECONDS": "soon"}, "REQUEST_BODY_TIMEOUT_SECONDS"),
+        ({"API_MAX_CONNECTIONS": "0"}, "API_MAX_CONNECTIONS"),
     ],
 )
 def test_malformed_settings_fail_with_one_line_naming_the_variable(
@@ -107,3 +116,28 @@ def test_retry_delays_are_a_list_of_seconds_and_may_be_empty() -> None:
         60,
     )
     assert Settings.from_env({"NOTIFIER_RETRY_DELAYS": ""}).notifier_retry_delays == ()
+
+
+def test_the_api_hardening_settings() -> None:
+    default = Settings.from_env({})
+    assert default.trusted_proxies == ()
+    assert default.login_failures_per_account_address == Rate(10, 900)
+    assert default.password_hash_concurrency is None
+    settings = Settings.from_env(
+        {
+            "TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.7 ,fd00::/8",
+            "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": "5/60",
+            "LOGIN_FAILURES_PER_ADDRESS": "50 / 600",
+            "SIGNUPS_PER_ADDRESS": "3/86400",
+            "PASSWORD_HASH_CONCURRENCY": "2",
+            "REQUEST_BODY_TIMEOUT_SECONDS": "2.5",
+            "API_MAX_CONNECTIONS": "300",
+        }
+    )
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]
+    assert settings.login_failures_per_account_address == Rate(5, 60)
+    assert settings.login_failures_per_address == Rate(50, 600)
+    assert settings.signups_per_address == Rate(3, 86400)
+    assert settings.password_hash_concurrency == 2
+    assert settings.request_body_timeout_seconds == 2.5
+    assert settings.api_max_connections == 300
