@@ -12,15 +12,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
 
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
+from shared.webhook_secret import SECRET_PREFIX, new_secret
 
-
-def new_secret() -> str:
-    """A fresh secret: ``whsec_`` and the base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+__all__ = ["new_secret", "sign"]
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
