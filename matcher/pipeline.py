@@ -97,7 +97,7 @@ class ClaimPipeline:
         """Alert ids claimed by this process and not yet marked published."""
         return self._in_flight
 
-    def offer(self, alert_ids: list[int], price: float, at: datetime) -> None:
+    def offer(self, alert_ids: Sequence[int], price: float, at: datetime) -> None:
         """Queue crossed alerts for claiming. O(k); never waits."""
         self._ids += alert_ids
         self._prices += [price] * len(alert_ids)

@@ -187,7 +187,7 @@ class Matcher:
         self.ticks += 1
         if self._gap is not None:
             self._gap.see(symbol, price)
-        crossed = self._book.match(symbol, price)
+        crossed = self._book.match(symbol, price, time.time_ns() // 1_000_000)
         if crossed:
             self.pipeline.offer(crossed, price, datetime.now(UTC))
             return True
@@ -289,7 +289,7 @@ class Matcher:
         """Cross the reloaded alerts with the trades of the gap, each at its first crossing."""
         crossed_count = 0
         for symbol, price, at in gap.crossings():
-            crossed = book.match(symbol, price)
+            crossed = book.match(symbol, price, int(at.timestamp() * 1000))
             if crossed:
                 self.pipeline.offer(crossed, price, at)
                 crossed_count += len(crossed)
@@ -300,7 +300,16 @@ class Matcher:
         try:
             for change in changes(payload, self._shard):
                 if isinstance(change, Added):
-                    book.add(change.alert_id, change.symbol, change.condition, change.target)
+                    once_level = (None, None, 0, None, 0, None)  # the rest of the book's row
+                    book.add(
+                        (
+                            change.alert_id,
+                            change.symbol,
+                            change.condition,
+                            change.target,
+                            *once_level,
+                        )
+                    )
                 else:
                     book.remove(change.alert_id)
             self._book_version.bump()

@@ -9,7 +9,13 @@ import aio_pika
 import orjson
 from psycopg_pool import AsyncConnectionPool
 
+from matcher.book import Row
 from shared.rabbit import declare_alert_queue
+
+
+def level_row(alert_id: int, symbol: str, condition: str, target: float) -> Row:
+    """The book's row of a once ``above``/``below`` alert."""
+    return (alert_id, symbol, condition, target, None, None, 0, None, 0, None)
 
 
 async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pytest
 from matcher.book import AlertBook
 from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed, tick_decimals
 from shared.version import Version
+from tests.matcher.helpers import level_row
 
 
 async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ class BookSink:
 
     def tick(self, symbol: str, price: float) -> None:
         self.prices.append(price)
-        self.crossed += self.book.match(symbol, price)
+        self.crossed += self.book.match(symbol, price, 0)
         self.ticked.bump()
 
     async def until(self, condition: Callable[[], bool]) -> None:
@@ -70,7 +71,7 @@ class BookSink:
 
 async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -> None:
     book = AlertBook()
-    book.load([(1, "SIMUSDT", "above", 101.0), (2, "SIMUSDT", "below", 99.0)])
+    book.load([level_row(1, "SIMUSDT", "above", 101.0), level_row(2, "SIMUSDT", "below", 99.0)])
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=0.01, seed=7)
     task = asyncio.create_task(feed.drive(sink))
@@ -84,7 +85,7 @@ async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -
 
 async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
     book = AlertBook()
-    book.load([(1, "UPUSDT", "above", 200.0)])
+    book.load([level_row(1, "UPUSDT", "above", 200.0)])
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=1e-9, seed=1)
     task = asyncio.create_task(feed.drive(sink))
@@ -97,7 +98,9 @@ async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
 
 async def test_simulated_prices_are_rounded_to_a_tick_of_seven_digits() -> None:
     book = AlertBook()
-    book.load([(1, "BTCUSDT", "above", 101_383.6), (2, "TINYUSDT", "above", 0.00012345)])
+    book.load(
+        [level_row(1, "BTCUSDT", "above", 101_383.6), level_row(2, "TINYUSDT", "above", 0.00012345)]
+    )
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=0.001, seed=3)
     task = asyncio.create_task(feed.drive(sink))
