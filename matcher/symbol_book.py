@@ -29,6 +29,7 @@ and rebuilds the band: O(log n + k) in all, plus O(log s) per live percent index
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from matcher.keys import (
     COOLDOWN_MASK,
@@ -73,6 +74,8 @@ NEVER = 1 << 62  # next_event_ms with nothing due (an int: the tick compares int
 NOW = -NEVER  # next_event_ms when the next trade must take the slow path, whatever its time
 _FIRED_MORE = WATCHER_BIT | (COOLDOWN_MASK << COOLDOWN_SHIFT)  # keys that do more than leave
 _PERCENT_INDEXES = range(PERCENT, INDEXES)
+_UP_INDEXES = range(PERCENT, INDEXES, 2)
+_DOWN_INDEXES = range(PERCENT + 1, INDEXES, 2)
 
 
 def _first(keys: SortedKeys) -> int:
@@ -99,6 +102,7 @@ class SymbolBook:
         "_block_size",
         "_wanted",
         "cooling",
+        "down_ceiling",
         "hi",
         "highest_down",
         "indexes",
@@ -110,6 +114,7 @@ class SymbolBook:
         "size",
         "slot",
         "symbol",
+        "up_floor",
         "window_alerts",
         "windows",
     )
@@ -129,6 +134,8 @@ class SymbolBook:
         self.next_event_ms = NEVER
         self.nearest_below = -math.inf
         self.nearest_above = math.inf
+        self.up_floor = math.inf  # the lowest up_pct bound of the band, and the highest down_pct
+        self.down_ceiling = -math.inf
         self._block_size = block_size
         self._wanted = wanted  # the book's symbol -> minutes of history wanted
 
@@ -198,18 +205,26 @@ class SymbolBook:
         """A trade outside the band: append the ids it fires to ``fired`` and the crossing
         decisions it makes to ``references``, move every alert it concerns, rebuild the band.
         O(log n + k) for k alerts moved, plus O(log s) per live percent index."""
+        # A window's threshold can only drop below its bound in the band through this trade
+        # becoming the window's new low (high), which cannot fire it: a percent direction whose
+        # every bound this price is short of fires nothing, unless cooled alerts came back.
+        up_floor, down_ceiling = self.up_floor, self.down_ceiling
         windows = self.windows
         if windows is not None:
             windows.see(time_ms // MINUTE_MS, price, price)
         first_cooling = self.cooling.first
         if first_cooling is not None and time_ms >= first_cooling >> LIVE_BITS:
             self._end_cooldowns(time_ms, keys)
+            up_floor, down_ceiling = -math.inf, math.inf
         if price >= self.lowest_up:
             self._cross_level(UP, price, time_ms, keys, fired)
         if price <= self.highest_down:
             self._cross_level(DOWN, price, time_ms, keys, fired)
-        if windows is not None:
-            self._cross_percents(windows, price, time_ms, keys, fired)
+        if windows is not None and (price >= up_floor or price <= down_ceiling):
+            directions = _UP_INDEXES if price >= up_floor else ()
+            if price <= down_ceiling:
+                directions = _PERCENT_INDEXES if directions else _DOWN_INDEXES
+            self._cross_percents(windows, directions, price, time_ms, keys, fired)
         if self.indexes[UNDECIDED]:
             self._decide(price, keys, references)  # after the crossings: it must not fire now
         self.rebuild()
@@ -235,7 +250,7 @@ class SymbolBook:
             if not key & _FIRED_MORE:  # a once alert: fires and leaves
                 fired.append(alert_id)
                 del keys[alert_id]
-                self.counted(key, -1)
+                self.size -= 1  # (a level key: no window to count out)
             elif key & WATCHER_BIT:  # the price went back across: re-armed, or cooling still
                 end = keys[alert_id] >> LIVE_BITS
                 live = rearmed(key)
@@ -255,15 +270,21 @@ class SymbolBook:
                     watching = watcher(key)
                     keys[alert_id] = (end << LIVE_BITS) | watching
                     moved.append(watching)
-        self._insert(moved)
+        if moved:
+            self._insert(moved)
+            self.refresh_levels()
+        elif index == UP:
+            self._refresh_up()
+        else:
+            self._refresh_down()
         if cooling:
             cooling.sort()
             self.cooling.insert_sorted(cooling)
-        self.refresh_levels()
 
     def _cross_percents(
         self,
         windows: MinuteWindows,
+        directions: Sequence[int],
         price: float,
         time_ms: int,
         keys: dict[int, int],
@@ -271,7 +292,7 @@ class SymbolBook:
     ) -> None:
         indexes = self.indexes
         cooling: list[int] = []
-        for index in _PERCENT_INDEXES:
+        for index in directions:
             percents = indexes[index]
             if not percents:
                 continue
@@ -316,6 +337,8 @@ class SymbolBook:
 
     def _insert(self, moved: list[int]) -> None:
         """Put keys back into their indexes, each index's share in one sorted merge."""
+        if not moved:
+            return
         if len(moved) == 1:
             keys, kept = self.where(moved[0])
             keys.add(kept)
@@ -331,9 +354,16 @@ class SymbolBook:
 
     def refresh_levels(self) -> None:
         """The level extremes, from the first keys of ``UP`` and ``DOWN``. O(1)."""
-        up, down = self.indexes[UP], self.indexes[DOWN]
+        self._refresh_up()
+        self._refresh_down()
+
+    def _refresh_up(self) -> None:
+        up = self.indexes[UP]
         first = up.first if up is not None else None
         self.lowest_up = math.inf if first is None else value(first >> ORDER_SHIFT)
+
+    def _refresh_down(self) -> None:
+        down = self.indexes[DOWN]
         first = down.first if down is not None else None
         self.highest_down = (
             -math.inf if first is None else value(~(first >> ORDER_SHIFT) & ORDER_MASK)
@@ -342,31 +372,41 @@ class SymbolBook:
     def rebuild(self) -> None:
         """Recompute the band from the indexes, the cooling index and the windows.
         O(1) plus O(log s) per live percent index."""
-        lo, hi = self.highest_down, self.lowest_up
         first_cooling = self.cooling.first
         next_event_ms = NEVER if first_cooling is None else first_cooling >> LIVE_BITS
         windows = self.windows
-        if windows is not None:
-            indexes = self.indexes
-            for index in _PERCENT_INDEXES:
-                percents = indexes[index]
-                if not percents:
-                    continue
-                smallest = _first(percents) >> ORDER_SHIFT
-                if IS_DOWN[index]:
-                    lo = max(lo, down_bound(windows.highest(WINDOW_OF[index]), smallest))
-                else:
-                    hi = min(hi, up_bound(windows.lowest(WINDOW_OF[index]), smallest))
-        self.nearest_below, self.nearest_above = lo, hi
-        if windows is not None:
-            if windows.minute == NO_MINUTE:
+        if windows is None:  # levels only: the band is their extremes
+            self.up_floor, self.down_ceiling = math.inf, -math.inf
+            lo = self.nearest_below = self.highest_down
+            hi = self.nearest_above = self.lowest_up
+            if self.indexes[UNDECIDED]:
                 next_event_ms = NOW
+            self.lo, self.hi, self.next_event_ms = lo, hi, next_event_ms
+            return
+        up_floor, down_ceiling = math.inf, -math.inf
+        indexes = self.indexes
+        for index in _PERCENT_INDEXES:
+            percents = indexes[index]
+            if not percents:
+                continue
+            smallest = _first(percents) >> ORDER_SHIFT
+            if IS_DOWN[index]:
+                bound = down_bound(windows.highest(WINDOW_OF[index]), smallest)
+                if bound > down_ceiling:
+                    down_ceiling = bound
             else:
-                next_event_ms = min(next_event_ms, (windows.minute + 1) * MINUTE_MS)
-                lo = max(lo, _below(windows.low))
-                hi = min(hi, _above(windows.high))
-        if self.indexes[UNDECIDED]:
+                bound = up_bound(windows.lowest(WINDOW_OF[index]), smallest)
+                if bound < up_floor:
+                    up_floor = bound
+        self.up_floor, self.down_ceiling = up_floor, down_ceiling
+        lo = self.nearest_below = max(self.highest_down, down_ceiling)
+        hi = self.nearest_above = min(self.lowest_up, up_floor)
+        if windows.minute == NO_MINUTE or indexes[UNDECIDED]:
             next_event_ms = NOW
+        else:  # a new minute moves the windows; inside this one's range, nothing moves
+            next_event_ms = min(next_event_ms, (windows.minute + 1) * MINUTE_MS)
+            lo = max(lo, _below(windows.low))
+            hi = min(hi, _above(windows.high))
         self.lo, self.hi, self.next_event_ms = lo, hi, next_event_ms
 
     def _check(self, keys: dict[int, int]) -> int:
@@ -415,8 +455,10 @@ class SymbolBook:
             self.windows._check()
         else:
             assert self.windows is None
-        band = (self.lo, self.hi, self.next_event_ms, self.lowest_up, self.highest_down)
+        band = (self.lo, self.hi, self.next_event_ms, self.up_floor, self.down_ceiling)
+        levels = (self.lowest_up, self.highest_down)
         self.refresh_levels()
         self.rebuild()
-        assert band == (self.lo, self.hi, self.next_event_ms, self.lowest_up, self.highest_down)
+        assert band == (self.lo, self.hi, self.next_event_ms, self.up_floor, self.down_ceiling)
+        assert levels == (self.lowest_up, self.highest_down)
         return seen
