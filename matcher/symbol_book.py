@@ -145,9 +145,12 @@ class SymbolBook:
         """The index that keeps ``entry`` (a key, or a key with the end of its cooldown above
         it) and the int it keeps for it: a cooling alert is kept whole in the cooling index, a
         watcher as its key in a level index."""
-        if entry >> LIVE_BITS and not entry & WATCHER_BIT:
-            return self.cooling, entry
-        key = entry & LIVE_MASK
+        if entry > LIVE_MASK:
+            if not entry & WATCHER_BIT:
+                return self.cooling, entry
+            key = entry & LIVE_MASK
+        else:
+            key = entry  # the very int the book maps the id to: one object per alert
         index = index_of(key)
         keys = self.indexes[index]
         if keys is None:
