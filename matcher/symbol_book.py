@@ -100,6 +100,8 @@ class SymbolBook:
 
     __slots__ = (
         "_block_size",
+        "_down_first",
+        "_up_first",
         "_wanted",
         "cooling",
         "down_ceiling",
@@ -127,8 +129,10 @@ class SymbolBook:
         self.cooling = SortedKeys(block_size)
         self.windows: MinuteWindows | None = None
         self.window_alerts = [0] * len(WINDOWS)  # percent alerts per window, every phase
-        self.lowest_up = math.inf
+        self.lowest_up = math.inf  # the level of the first UP key, and of the first DOWN key
         self.highest_down = -math.inf
+        self._up_first: int | None = None
+        self._down_first: int | None = None
         self.lo = -math.inf
         self.hi = math.inf
         self.next_event_ms = NEVER
@@ -363,14 +367,18 @@ class SymbolBook:
     def _refresh_up(self) -> None:
         up = self.indexes[UP]
         first = up.first if up is not None else None
-        self.lowest_up = math.inf if first is None else value(first >> ORDER_SHIFT)
+        if first != self._up_first:  # decoding the level is the dearer part
+            self._up_first = first
+            self.lowest_up = math.inf if first is None else value(first >> ORDER_SHIFT)
 
     def _refresh_down(self) -> None:
         down = self.indexes[DOWN]
         first = down.first if down is not None else None
-        self.highest_down = (
-            -math.inf if first is None else value(~(first >> ORDER_SHIFT) & ORDER_MASK)
-        )
+        if first != self._down_first:
+            self._down_first = first
+            self.highest_down = (
+                -math.inf if first is None else value(~(first >> ORDER_SHIFT) & ORDER_MASK)
+            )
 
     def rebuild(self) -> None:
         """Recompute the band from the indexes, the cooling index and the windows.

@@ -47,9 +47,10 @@ class Level:
         check_common(row)
         alert_id, _, _, target, percent_e4, window, cooldown, reference, _, last_fired_ms = row
         target = check_price("target", target)
-        check_absent("percent_e4", percent_e4, self.condition)
-        check_absent("window_minutes", window, self.condition)
-        check_absent("reference", reference, self.condition)
+        if percent_e4 is not None or window is not None or reference is not None:
+            check_absent("percent_e4", percent_e4, self.condition)
+            check_absent("window_minutes", window, self.condition)
+            check_absent("reference", reference, self.condition)
         live = key(level_order(self.index, target), self.index, alert_id, cooldown)
         if last_fired_ms is None:
             return live
