@@ -72,7 +72,8 @@ from matcher.windows import NO_MINUTE, MinuteWindows
 MINUTE_MS = 60_000
 NEVER = 1 << 62  # next_event_ms with nothing due (an int: the tick compares ints to ints)
 NOW = -NEVER  # next_event_ms when the next trade must take the slow path, whatever its time
-_FIRED_MORE = WATCHER_BIT | (COOLDOWN_MASK << COOLDOWN_SHIFT)  # keys that do more than leave
+_COOLDOWN_FIELD = COOLDOWN_MASK << COOLDOWN_SHIFT
+_FIRED_MORE = WATCHER_BIT | _COOLDOWN_FIELD  # keys that do more than leave when crossed
 _PERCENT_INDEXES = range(PERCENT, INDEXES)
 _UP_INDEXES = range(PERCENT, INDEXES, 2)
 _DOWN_INDEXES = range(PERCENT + 1, INDEXES, 2)
@@ -316,16 +317,23 @@ class SymbolBook:
                 reached = reached_up(price, low)
             if reached < smallest:
                 continue
+            left = 0  # once alerts, which leave the book
             for key in percents.pop_upto((min(reached, ORDER_MASK) << ORDER_SHIFT) | LOW_MASK):
                 alert_id = key & ID_MASK
                 fired.append(alert_id)
-                wait = cooldown_ms(key)
-                if wait:
-                    keys[alert_id] = entry = ((time_ms + wait) << LIVE_BITS) | key
+                if key & _COOLDOWN_FIELD:
+                    entry = ((time_ms + cooldown_ms(key)) << LIVE_BITS) | key
+                    keys[alert_id] = entry
                     cooling.append(entry)
                 else:
                     del keys[alert_id]
-                    self.counted(key, -1)
+                    left += 1
+            if left:
+                number = (index - PERCENT) >> 1
+                self.size -= left
+                self.window_alerts[number] -= left
+                if not self.window_alerts[number]:
+                    self._fit_windows()
         if cooling:
             cooling.sort()
             self.cooling.insert_sorted(cooling)
