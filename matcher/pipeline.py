@@ -109,15 +109,19 @@ class ClaimPipeline:
         return self._in_flight
 
     def offer(
-        self, alert_ids: Sequence[int], price: float, time_ms: int, base: float | None = None
+        self,
+        alert_ids: Sequence[int],
+        price: float,
+        time_ms: int,
+        bases: Sequence[float | None] | None = None,
     ) -> None:
-        """Queue the alerts a trade fired for claiming, at its price and time (and, for a
+        """Queue the alerts a trade fired for claiming, at its price and time (and, for each
         percent move, the window's low or high it was measured from). O(k); never waits."""
         count = len(alert_ids)
         self._ids += alert_ids
         self._prices += [price] * count
         self._times += [time_ms] * count
-        self._bases += [base] * count
+        self._bases += [None] * count if bases is None else bases
         self.counters.crossed += count
         self._idle.clear()
         self._offered.bump()

@@ -204,7 +204,7 @@ class Matcher:
         references = self._book.take_references()
         if references:
             self.pipeline.note_references(references)
-        self.pipeline.offer(fired, price, time_ms, self._book.move_base(symbol, fired))
+        self.pipeline.offer(fired, price, time_ms, self._book.take_bases(fired))
 
     async def full(self) -> None:
         """Returns when the claims are too far behind: a push feed pauses until ``room``."""

@@ -9,7 +9,13 @@ import aio_pika
 import orjson
 from psycopg_pool import AsyncConnectionPool
 
+from matcher.book import Row
 from shared.rabbit import declare_alert_queue
+
+
+def level_row(alert_id: int, symbol: str, condition: str, target: float) -> Row:
+    """The book's row of a once ``above``/``below`` alert."""
+    return (alert_id, symbol, condition, target, None, None, 0, None, 0, None)
 
 
 async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
@@ -23,7 +29,7 @@ async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
             assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
             assert message.content_type == "application/json"
             body = orjson.loads(message.body)
-            assert message.message_id == str(body["alert_id"])
+            assert message.message_id == f"{body['alert_id']}:{body['seq']}"
             messages.append(body)
     return messages
 
@@ -50,10 +56,13 @@ async def insert_alert(
 
 
 async def alert_row(pool: AsyncConnectionPool, alert_id: int) -> tuple[Any, ...]:
+    """(state, the latest fire's price as text, whether every fire's publish was confirmed)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT state, triggered_price::text, published_at IS NOT NULL"
-            " FROM alerts WHERE id = %s",
+            "SELECT a.state, a.triggered_price::text,"
+            " coalesce(bool_and(f.published_at IS NOT NULL), false)"
+            " FROM alerts a LEFT JOIN alert_fires f ON f.alert_id = a.id"
+            " WHERE a.id = %s GROUP BY a.id",
             (alert_id,),
         )
         row = await cursor.fetchone()

@@ -63,7 +63,9 @@ async def test_publishing_catches_up_after_the_connection_is_cut(
         feed.push("BTCUSDT", 1000.0)
         await wait_until_triggered(listener, set(alerts))  # claims go on without RabbitMQ
         async with pool.connection() as conn:
-            cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NULL")
+            cursor = await conn.execute(
+                "SELECT count(*) FROM alert_fires WHERE published_at IS NULL"
+            )
             assert await cursor.fetchone() == (100,)
 
         tcp_proxy.refusing = False
@@ -76,7 +78,9 @@ async def test_publishing_catches_up_after_the_connection_is_cut(
     messages = await received(rabbitmq_url, queue_name)
     assert sorted(m["alert_id"] for m in messages) == alerts  # every one, exactly once
     async with pool.connection() as conn:
-        cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NOT NULL")
+        cursor = await conn.execute(
+            "SELECT count(*) FROM alert_fires WHERE published_at IS NOT NULL"
+        )
         assert await cursor.fetchone() == (100,)
     assert tcp_proxy.connections >= 2  # it really reconnected
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from matcher.book import AlertBook
 from matcher.gap import GapPrices
+from tests.matcher.helpers import level_row
 
 prices = st.integers(min_value=1, max_value=60).map(lambda cents: cents / 4)
 targets = st.lists(st.tuples(st.sampled_from(["above", "below"]), prices), min_size=1, max_size=20)
@@ -34,10 +35,10 @@ def test_replaying_the_records_fires_each_alert_at_its_first_crossing(
     for price in trades:
         gap.see("BTCUSDT", price)
     book = AlertBook()
-    book.load([(i, "BTCUSDT", side, target) for i, (side, target) in enumerate(alerts, 1)])
+    book.load([level_row(i, "BTCUSDT", side, target) for i, (side, target) in enumerate(alerts, 1)])
     fired = {}
-    for symbol, price, _at in gap.crossings():
-        for alert_id in book.match(symbol, price):
+    for symbol, price, at in gap.crossings():
+        for alert_id in book.match(symbol, price, int(at.timestamp() * 1000)):
             fired[alert_id] = price
 
     expected = {}
