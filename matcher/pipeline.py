@@ -244,18 +244,24 @@ class ClaimPipeline:
             delay = full_jitter(
                 self._claim_failures_in_a_row, base=RETRY_BASE_SECONDS, cap=self._retry_cap
             )
-            log.warning(
-                f"{what} failed: retrying", extra={"error": repr(exc), "retry_in_s": delay}
-            )
+            log.warning(f"{what} failed: retrying", extra={"error": repr(exc), "retry_in_s": delay})
             await asyncio.sleep(delay)
             return _FAILED
         self._claim_failures_in_a_row = 0
         return result
 
     async def _publish_loop(self) -> None:
+        batches: set[asyncio.Task[bool]] = set()
+        try:
+            await self._publish_forever(batches)
+        finally:  # stopped: what is in flight is left for the republish of the next start
+            for task in batches:
+                task.cancel()
+            await asyncio.gather(*batches, return_exceptions=True)
+
+    async def _publish_forever(self, batches: set[asyncio.Task[bool]]) -> None:
         failures = 0
         seen = 0
-        batches: set[asyncio.Task[bool]] = set()
         while True:
             seen = await self._claimed.changed(seen)
             self._publishing = True
@@ -265,11 +271,13 @@ class ClaimPipeline:
                     batch = [self._to_publish.popleft() for _ in range(count)]
                     batches.add(asyncio.create_task(self._publish_batch(batch)))
                 more = asyncio.ensure_future(self._claimed.changed(seen))
-                done, _ = await asyncio.wait({*batches, more}, return_when=FIRST_COMPLETED)
-                if more.done():
+                try:
+                    done, _ = await asyncio.wait({*batches, more}, return_when=FIRST_COMPLETED)
+                finally:
+                    if not more.done():
+                        more.cancel()
+                if more.done() and not more.cancelled():
                     seen = more.result()
-                else:
-                    more.cancel()
                 finished = done - {more}
                 batches -= finished
                 if all(task.result() for task in finished):

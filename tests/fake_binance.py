@@ -108,9 +108,7 @@ class FakeBinance:
             orjson.dumps(body), {"Content-Type": "application/json"}
         )
 
-    def traded_meanwhile(
-        self, symbol: str, high: str, low: str, minutes_ago: int = 0
-    ) -> None:
+    def traded_meanwhile(self, symbol: str, high: str, low: str, minutes_ago: int = 0) -> None:
         """A 1-minute kline, of the current minute or one ``minutes_ago``: what traded while
         a client was away, or before it came."""
         minute = (int(time.time() * 1000) // 60_000 - minutes_ago) * 60_000

@@ -82,7 +82,7 @@ async def test_target_price_comes_back_as_written(
         ({"target_price": "1234567890123456"}, "target_price may have at most 15 significant"),
         ({"target_price": True}, "target_price must be a decimal string"),
         ({"target_price": [1]}, "target_price must be a decimal string"),
-        ({"trigger_condition": "sideways"}, 'trigger_condition must be one of above, below, crossing'),
+        ({"trigger_condition": "sideways"}, "trigger_condition must be one of above, below"),
         ({"trigger_condition": "ABOVE"}, "trigger_condition must be"),
         ({"email": "not-an-email"}, "email must be an address"),
         ({"email": "a@b"}, "email must be an address"),

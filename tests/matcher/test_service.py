@@ -171,13 +171,20 @@ async def test_shards_split_the_alerts_without_overlap(
 async def test_claimed_but_unconfirmed_alerts_are_republished_at_start(
     start: Any, pool: AsyncConnectionPool, rabbitmq_url: str, queue_name: str
 ) -> None:
-    """The state a crash between the claim and the publish confirm leaves behind."""
+    """The state a crash between the claim and the publish confirm leaves behind: the alert
+    triggered, its fire claimed, no publish recorded."""
     alert = await insert_alert(pool, "BTCUSDT", "above", "70000")
+    claimed = datetime(2026, 1, 1, tzinfo=UTC)
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE alerts SET state = 'triggered', triggered_at = %s, triggered_price = 70001"
-            " WHERE id = %s",
-            (datetime(2026, 1, 1, tzinfo=UTC), alert),
+            "UPDATE alerts SET state = 'triggered', triggered_at = %s, triggered_price = 70001,"
+            " fire_count = 1 WHERE id = %s",
+            (claimed, alert),
+        )
+        await conn.execute(
+            "INSERT INTO alert_fires (alert_id, seq, price, fired_at, claimed_at, shard_bucket)"
+            " SELECT id, 1, 70001, %s, %s, shard_bucket FROM alerts WHERE id = %s",
+            (claimed, claimed, alert),
         )
     running = await start()
     matcher = running.matcher
