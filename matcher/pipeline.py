@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -35,6 +34,7 @@ from shared.backoff import full_jitter
 from shared.db import GatedPool
 from shared.errors import DatabaseUnavailable
 from shared.messages import AlertMessage
+from shared.prices import as_decimal
 from shared.version import Version
 
 Fire = tuple[int, int]  # (alert id, seq)
@@ -198,11 +198,11 @@ class ClaimPipeline:
             self._check_idle()
 
     async def _claim_next(self) -> None:
-        count = min(len(self._ids), MAX_CLAIM)
+        count = _distinct_prefix(self._ids, MAX_CLAIM)
         ids = self._ids[:count]
-        prices = [Decimal(repr(p)) for p in self._prices[:count]]
+        prices = [as_decimal(p) for p in self._prices[:count]]
         times = [datetime.fromtimestamp(ms / 1000, UTC) for ms in self._times[:count]]
-        bases = [None if b is None else Decimal(repr(b)) for b in self._bases[:count]]
+        bases = [None if b is None else as_decimal(b) for b in self._bases[:count]]
         with self._metrics.claim_seconds.time():
             claimed = await self._in_database(
                 "claim",
@@ -331,3 +331,16 @@ class ClaimPipeline:
         self._in_flight.difference_update(fires)
         self.counters.published += len(fires)
         self._progress.bump()
+
+
+def _distinct_prefix(alert_ids: list[int], limit: int) -> int:
+    """How many of the first ``alert_ids`` (at most ``limit``) name no alert twice. One claim
+    statement updates each row once: a repeating alert's second fire waiting behind its first
+    (trade times far apart in a replay, or in a gap's replay) goes in the next statement, after
+    the first fire set the cooldown it is checked against. O(k)."""
+    seen: set[int] = set()
+    for count, alert_id in enumerate(alert_ids[:limit]):
+        if alert_id in seen:
+            return count
+        seen.add(alert_id)
+    return min(len(alert_ids), limit)

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from shared.messages import AlertMessage
+from shared.prices import as_decimal
 from shared.settings import Shard
 from shared.sharding import SHARD_BUCKETS
 
@@ -190,7 +191,7 @@ async def record_references(
 ) -> None:
     """The reference prices the book decided for crossing alerts; one already recorded stays."""
     alert_ids = [alert_id for alert_id, _ in references]
-    prices = [Decimal(repr(price)) for _, price in references]
+    prices = [as_decimal(price) for _, price in references]
     await conn.execute(RECORD_REFERENCES, (alert_ids, prices))
 
 

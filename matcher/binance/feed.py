@@ -102,8 +102,10 @@ class BinanceFeed:
         self._background: set[asyncio.Task[None]] = set()
         self.unknown_symbols = 0
         self.gaps_recovered = 0
+        self.histories_filled = 0
         self.paused = False  # back-pressure holds the sockets
-        self.progress = Version()  # bumped when a gap is recovered or the feed pauses or resumes
+        # bumped when a gap is recovered, a history filled, or the feed pauses or resumes
+        self.progress = Version()
 
     def figures(self) -> FeedFigures:
         return FeedFigures(
@@ -111,6 +113,7 @@ class BinanceFeed:
             malformed=sum(c.total_malformed for c in self.connections),
             unknown_symbols=self.unknown_symbols,
             gaps_recovered=self.gaps_recovered,
+            histories_filled=self.histories_filled,
         )
 
     async def drive(self, sink: TradeSink) -> None:
@@ -177,6 +180,8 @@ class BinanceFeed:
         )
         if history is not None:
             sink.fill_minutes(symbol, history)
+            self.histories_filled += 1
+            self.progress.bump()
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         """Carry exactly the streams of ``symbols``. A stream keeps its connection while it is

@@ -35,8 +35,15 @@ async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
 
 
 async def insert_alert(
-    pool: AsyncConnectionPool, symbol: str, condition: str, target: str, email: str = "a@ex.com"
+    pool: AsyncConnectionPool,
+    symbol: str,
+    condition: str,
+    target: str,
+    email: str = "a@ex.com",
+    *,
+    cooldown_seconds: int | None = None,
 ) -> int:
+    """An alert written straight into the table (a repeat when ``cooldown_seconds`` is given)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "INSERT INTO users (username, password_hash) VALUES (%s, 'x') "
@@ -46,9 +53,17 @@ async def insert_alert(
         user = await cursor.fetchone()
         assert user is not None
         cursor = await conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (user[0], symbol, condition, target, email),
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email,"
+            " frequency, cooldown_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                user[0],
+                symbol,
+                condition,
+                target,
+                email,
+                "once" if cooldown_seconds is None else "repeat",
+                cooldown_seconds,
+            ),
         )
         row = await cursor.fetchone()
     assert row is not None
