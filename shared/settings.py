@@ -138,7 +138,7 @@ class Settings:
             telegram_api_url=reader.url(
                 "TELEGRAM_API_URL", default.telegram_api_url, ("http", "https")
             ),
-            telegram_max_per_second=reader.seconds(
+            telegram_max_per_second=reader.per_second(
                 "TELEGRAM_MAX_PER_SECOND", default.telegram_max_per_second
             ),
             binance_rest_weight_per_minute=reader.integer(
@@ -281,6 +281,19 @@ class _Reader:
         if raw is None:
             return default
         return _positive_seconds(name, raw)
+
+    def per_second(self, name: str, default: float) -> float:
+        """A positive rate, such as ``25`` or ``0.5`` a second."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number a second, got {raw!r}") from None
+        if not 0 < value < 10**6:
+            raise SettingsError(f"{name} must be a positive number a second, got {raw!r}")
+        return value
 
     def seconds_list(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
         """A comma-separated list of positive seconds; an empty value means none."""
