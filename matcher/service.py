@@ -65,7 +65,15 @@ class Matcher:
         self._summary_every = summary_every_seconds
         self._stop_timeout = stop_timeout_seconds
         self._book = AlertBook()
-        self._pool = create_pool(database_url, size=5, name=f"matcher-{shard.index}")
+        # Every statement of the matcher finds its rows by key. Joined to a parameter array of
+        # 20,000 ids, the planner hashed the whole alerts table instead (a sequential scan of
+        # 1.1 million rows per claim): with hash joins off, a claim runs 1.4x faster.
+        self._pool = create_pool(
+            database_url,
+            size=5,
+            name=f"matcher-{shard.index}",
+            server_options="-c enable_hashjoin=off",
+        )
         self.metrics = MatcherMetrics()
         # Bumped whenever the figures move: alerts claimed or confirmed, a republish check
         # ended, the database sync lost.
@@ -149,6 +157,12 @@ class Matcher:
             self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
             if self._stopping:  # stop() came while loading: no tick task to cancel then
                 self._tick_task.cancel()
+            # A follower that dies would leave the book stale for good: that ends the matcher.
+            await asyncio.wait({self._tick_task, follower}, return_when=asyncio.FIRST_COMPLETED)
+            if follower.done() and not self._tick_task.done():
+                self._tick_task.cancel()
+                follower.result()
+                raise RuntimeError("the database change follower stopped")
             try:
                 await self._tick_task
             except asyncio.CancelledError:
@@ -255,7 +269,8 @@ class Matcher:
                     failures = 0
                     async for notification in listener.notifies():
                         await self._apply(notification.payload)
-            except (psycopg.OperationalError, TimeoutError) as exc:
+            except (psycopg.OperationalError, DatabaseUnavailable, TimeoutError) as exc:
+                # DatabaseUnavailable: the pool that fetches a notification's rows tripped first.
                 if failures == 0:
                     self._sync_lost(exc)
                 failures += 1
