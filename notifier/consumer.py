@@ -38,7 +38,7 @@ from notifier.channels import Channel
 from notifier.deliveries import DeliveryLog, Fire, Outcome, Status
 from notifier.errors import PermanentSendError, TransientSendError
 from notifier.metrics import NotifierMetrics
-from notifier.sources import Delivery, Headers, MessageSource
+from notifier.sources import WRITE_TIMEOUT_SECONDS, Delivery, Headers, MessageSource
 from shared.backoff import full_jitter
 from shared.messages import AlertMessage
 from shared.version import Version
@@ -150,7 +150,7 @@ class Notifier:
 
     async def _ack(self, message: Delivery) -> None:
         try:
-            await message.ack()
+            await asyncio.wait_for(message.ack(), WRITE_TIMEOUT_SECONDS)
         except Exception as exc:
             # The channel closed after every outcome was sealed: the redelivery is recognised.
             log.info(

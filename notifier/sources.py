@@ -30,6 +30,10 @@ from shared.rabbit import (
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT_SECONDS = 5.0
+# aiormq resolves an ack's or a publish's write only when its connection's writer takes it: a
+# frame queued on a connection that died just then waits forever (seen when RabbitMQ restarts
+# under load). A write normally takes microseconds; past this it is taken as lost.
+WRITE_TIMEOUT_SECONDS = 10.0
 Headers = Mapping[str, Any]
 
 
@@ -153,6 +157,7 @@ class RabbitSource:
                 headers={**(message.headers or {}), **headers},
             ),
             routing_key=queue,
+            timeout=WRITE_TIMEOUT_SECONDS,
         )
 
 
