@@ -19,14 +19,26 @@ from api.passwords import Passwords
 from api.throttle import Throttle
 from api.tokens import AccessTokens, new_refresh_token, refresh_token_hash
 from shared.errors import Conflict, Unauthorized, ValidationError
+from shared.webhook_secret import new_secret
 
 log = logging.getLogger(__name__)
 
 # Names are unique without regard to case (the users_username_folded index of migration 0005).
 INSERT_USER = """
-INSERT INTO users (username, password_hash) VALUES (%s, %s)
+INSERT INTO users (username, password_hash, webhook_secret) VALUES (%s, %s, %s)
 ON CONFLICT ((lower(username))) DO NOTHING
 RETURNING id
+"""
+# The account as GET /api/account/ shows it; a secret is made for an account from before
+# secrets were (NULL), once.
+SELECT_ACCOUNT = """
+UPDATE users SET webhook_secret = coalesce(webhook_secret, %(secret)s)
+WHERE id = %(id)s
+RETURNING id, username, webhook_secret
+"""
+ROTATE_WEBHOOK_SECRET = """
+UPDATE users SET webhook_secret = %(secret)s WHERE id = %(id)s
+RETURNING id, username, webhook_secret
 """
 SELECT_USER_FOR_LOGIN = "SELECT id, password_hash FROM users WHERE lower(username) = lower(%s)"
 UPDATE_PASSWORD_HASH = "UPDATE users SET password_hash = %s WHERE id = %s"
@@ -69,6 +81,16 @@ INVALID_REFRESH = "refresh token is invalid, expired or revoked: log in again"
 
 
 @dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    webhook_secret: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "username": self.username, "webhook_secret": self.webhook_secret}
+
+
+@dataclass(frozen=True, slots=True)
 class TokenPair:
     access: str
     refresh: str
@@ -95,11 +117,21 @@ class Accounts:
         await self._throttle.take_signup(address)
         password_hash = await self._passwords.hash(password)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(INSERT_USER, (username, password_hash))
+            cursor = await conn.execute(INSERT_USER, (username, password_hash, new_secret()))
             row = await cursor.fetchone()
         if row is None:
             raise Conflict(f"username {username!r} is already taken")
         return int(row[0])
+
+    async def account(self, user_id: int, *, rotate: bool = False) -> Account:
+        """The account with its webhook secret (a new one if ``rotate``)."""
+        statement = ROTATE_WEBHOOK_SECRET if rotate else SELECT_ACCOUNT
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(statement, {"id": user_id, "secret": new_secret()})
+            row = await cursor.fetchone()
+        if row is None:
+            raise Unauthorized("the account of this token no longer exists")
+        return Account(id=row[0], username=row[1], webhook_secret=row[2])
 
     async def log_in(self, username: str, password: str, *, address: str) -> TokenPair:
         """Same answer, and about the same time, for an unknown user and a wrong password.

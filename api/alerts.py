@@ -1,7 +1,9 @@
-"""Creating, deleting and listing a user's alerts, with their SQL.
+"""A user's alerts: creating every kind, reading one or a page, pausing, resuming, deleting,
+and the events (fires and their deliveries), with their SQL.
 
-The database guards every rule it can: the symbol must exist (foreign key), the state only moves
-forward (trigger), and a delete touches only the caller's own alert that is not deleted yet.
+The database guards every rule it can: the symbol must exist (foreign key), the fields fit the
+kind (checks), the state moves only as the life cycle allows (a trigger), and every statement
+touches only the caller's own alert.
 """
 
 from __future__ import annotations
@@ -11,45 +13,75 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.validation import AlertInput
 from shared.batching import Batcher
 from shared.errors import NotFound, Unauthorized, ValidationError
 
-ALERT_COLUMNS = """id, symbol, target_price, trigger_condition, email, state,
-                   created_at, triggered_at, triggered_price"""
+# An alert whose time is up reads as expired even before the matcher's sweep says so.
+ALERT_COLUMNS = """id, symbol, target_price, trigger_condition, email,
+    CASE WHEN state IN ('created', 'paused') AND expires_at <= now() THEN 'expired'
+         ELSE state END AS state,
+    created_at, triggered_at, triggered_price, percent, time_window AS window, frequency,
+    cooldown_seconds, expires_at, webhook_url, webhook_format, telegram_chat_id,
+    reference_price, fire_count"""
 
-# Creates are batched (see shared.batching and create_alerts in migration 0001).
+# Creates are batched (see shared.batching and create_alert_items in migration 0006).
 CREATE_ALERTS = """
-SELECT item, outcome, alert_id, created_at
-FROM create_alerts(%s, %s, %s, %s, %s, %s)
+SELECT item, outcome, alert_id, created_at FROM create_alert_items(%s::jsonb, %s)
 """
+SELECT_ALERT = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = %s AND user_id = %s"
 DELETE_ALERT = f"""
 UPDATE alerts SET state = 'deleted', deleted_at = now()
 WHERE id = %s AND user_id = %s AND state <> 'deleted'
 RETURNING {ALERT_COLUMNS}
 """
-SELECT_ALERT_STATE = "SELECT state FROM alerts WHERE id = %s AND user_id = %s"
+PAUSE_ALERT = f"""
+UPDATE alerts SET state = 'paused', paused_at = now()
+WHERE id = %s AND user_id = %s AND state = 'created'
+  AND (expires_at IS NULL OR expires_at > now())
+RETURNING {ALERT_COLUMNS}
+"""
+# Resuming makes the alert live again, so it counts against the cap: the user's row is locked
+# first (as creates do) and the live alerts counted after, in the same transaction.
+LOCK_USER = "SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE"
+COUNT_LIVE = "SELECT count(*) FROM alerts WHERE user_id = %s AND state = 'created'"
+RESUME_ALERT = f"""
+UPDATE alerts SET state = 'created', paused_at = NULL
+WHERE id = %s AND user_id = %s AND state = 'paused'
+  AND (expires_at IS NULL OR expires_at > now())
+RETURNING {ALERT_COLUMNS}
+"""
 LIST_ALERTS = f"""
 SELECT {ALERT_COLUMNS} FROM alerts
 WHERE user_id = %(user_id)s AND id < %(before_id)s
 ORDER BY id DESC LIMIT %(limit)s
 """
+# The filter reads the state as shown: an alert whose time is up is listed as expired.
 LIST_ALERTS_IN_STATE = f"""
-SELECT {ALERT_COLUMNS} FROM alerts
-WHERE user_id = %(user_id)s AND state = %(state)s AND id < %(before_id)s
+SELECT * FROM (
+    SELECT {ALERT_COLUMNS} FROM alerts
+    WHERE user_id = %(user_id)s AND id < %(before_id)s
+      AND (state = %(state)s OR (%(state)s = 'expired' AND state IN ('created', 'paused')
+                                 AND expires_at <= now()))
+) AS shown
+WHERE state = %(state)s
 ORDER BY id DESC LIMIT %(limit)s
 """
-
-
-@dataclass(frozen=True, slots=True)
-class NewAlert:
-    symbol: str
-    trigger_condition: str
-    target_price: Decimal
-    email: str
+SELECT_FIRES = """
+SELECT seq, price, fired_at FROM alert_fires
+WHERE alert_id = %s AND seq < %s ORDER BY seq DESC LIMIT %s
+"""
+SELECT_DELIVERIES = """
+SELECT seq, channel, status, attempts, last_error, sent_at FROM deliveries
+WHERE alert_id = %s AND seq = ANY(%s)
+"""
+CHANNELS = ("email", "webhook", "telegram")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +90,32 @@ class Alert:
 
     id: int
     symbol: str
-    target_price: Decimal
+    target_price: Decimal | None
     trigger_condition: str
-    email: str
+    email: str | None
     state: str
     created_at: datetime
     triggered_at: datetime | None
     triggered_price: Decimal | None
+    percent: Decimal | None = None
+    window: str | None = None
+    frequency: str = "once"
+    cooldown_seconds: int | None = None
+    expires_at: datetime | None = None
+    webhook_url: str | None = None
+    webhook_format: str | None = None
+    telegram_chat_id: str | None = None
+    reference_price: Decimal | None = None
+    fire_count: int = 0
+
+    @property
+    def channels(self) -> list[str]:
+        present = (self.email, self.webhook_url, self.telegram_chat_id)
+        return [name for name, value in zip(CHANNELS, present, strict=True) if value is not None]
 
     def to_json(self) -> dict[str, Any]:
-        """The alert as the API shows it: prices as decimal strings, times as ISO 8601 UTC."""
+        """The alert as the API shows it: prices and percents as decimal strings, times as
+        ISO 8601 UTC; the first nine fields are the first design's, in its order."""
         return {
             "id": self.id,
             "symbol": self.symbol,
@@ -78,6 +126,16 @@ class Alert:
             "created_at": _time_text(self.created_at),
             "triggered_at": _time_text(self.triggered_at),
             "triggered_price": _decimal_text(self.triggered_price),
+            "percent": _decimal_text(self.percent),
+            "window": self.window,
+            "frequency": self.frequency,
+            "cooldown_seconds": self.cooldown_seconds,
+            "expires_at": _time_text(self.expires_at),
+            "webhook_url": self.webhook_url,
+            "webhook_format": self.webhook_format,
+            "telegram_chat_id": self.telegram_chat_id,
+            "reference_price": _decimal_text(self.reference_price),
+            "fire_count": self.fire_count,
         }
 
 
@@ -92,7 +150,7 @@ class Alerts:
         self._pool = pool
         self._cap = max_live_per_user
         # Two batches in flight keep the database busy while the previous one's answer returns.
-        self._creates: Batcher[tuple[int, NewAlert], Alert] = Batcher(
+        self._creates: Batcher[tuple[int, AlertInput], Alert] = Batcher(
             self._create_batch, max_batch=256, in_flight=2, retry_alone=_refused_by_the_database
         )
 
@@ -101,21 +159,35 @@ class Alerts:
         """Creates received and not yet sent to the database in a batch."""
         return self._creates.waiting
 
-    async def create(self, user_id: int, new: NewAlert) -> Alert:
+    async def create(self, user_id: int, new: AlertInput) -> Alert:
         """The new alert; ValidationError for an unknown symbol or a full cap."""
         return await self._creates.submit((user_id, new))
 
-    async def _create_batch(self, batch: list[tuple[int, NewAlert]]) -> list[Alert | BaseException]:
-        params = (
-            [user_id for user_id, _ in batch],
-            [new.symbol for _, new in batch],
-            [new.trigger_condition for _, new in batch],
-            [new.target_price for _, new in batch],
-            [new.email for _, new in batch],
-            self._cap,
-        )
+    async def _create_batch(
+        self, batch: list[tuple[int, AlertInput]]
+    ) -> list[Alert | BaseException]:
+        items = [
+            {
+                "user_id": user_id,
+                "symbol": new.symbol,
+                "trigger_condition": new.trigger_condition,
+                "target_price": new.target_price,
+                "percent": new.percent,
+                "time_window": new.window,
+                "frequency": new.frequency,
+                "cooldown_seconds": new.cooldown_seconds,
+                "expires_at": new.expires_at,
+                "email": new.email,
+                "webhook_url": new.webhook_url,
+                "webhook_format": new.webhook_format,
+                "telegram_chat_id": new.telegram_chat_id,
+            }
+            for user_id, new in batch
+        ]
+        # Decimals as strings: PostgreSQL reads them back as the numeric written.
+        payload = orjson.dumps(items, default=str).decode()
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(CREATE_ALERTS, params)
+            cursor = await conn.execute(CREATE_ALERTS, (payload, self._cap))
             rows = await cursor.fetchall()
         results: list[Alert | BaseException] = [RuntimeError("no outcome")] * len(batch)
         for item, outcome, alert_id, created_at in rows:
@@ -124,12 +196,12 @@ class Alerts:
         return results
 
     def _outcome(
-        self, outcome: str, new: NewAlert, alert_id: int | None, created_at: datetime | None
+        self, outcome: str, new: AlertInput, alert_id: int | None, created_at: datetime | None
     ) -> Alert | BaseException:
         if outcome == "created":
             assert alert_id is not None
             assert created_at is not None
-            alert = Alert(
+            return Alert(
                 id=alert_id,
                 symbol=new.symbol,
                 target_price=new.target_price,
@@ -139,18 +211,32 @@ class Alerts:
                 created_at=created_at,
                 triggered_at=None,
                 triggered_price=None,
+                percent=new.percent,
+                window=new.window,
+                frequency=new.frequency,
+                cooldown_seconds=new.cooldown_seconds,
+                expires_at=new.expires_at,
+                webhook_url=new.webhook_url,
+                webhook_format=new.webhook_format,
+                telegram_chat_id=new.telegram_chat_id,
             )
-            return alert
         if outcome == "no_user":
             return Unauthorized("the account of this token no longer exists")
         if outcome == "cap":
             return ValidationError(
                 f"you already have {self._cap} live alerts, the most allowed: "
-                "delete some before creating more"
+                "delete or pause some before creating more"
             )
         return ValidationError(
             f"unknown symbol {new.symbol!r}: use a Binance spot symbol such as BTCUSDT"
         )
+
+    async def get(self, user_id: int, alert_id: int) -> Alert:
+        async with self._pool.connection() as conn:
+            alert = await self._select(conn, user_id, alert_id)
+        if alert is None:
+            raise NotFound(f"you have no alert with id {alert_id}")
+        return alert
 
     async def delete(self, user_id: int, alert_id: int) -> Alert:
         async with self._pool.connection() as conn:
@@ -158,11 +244,86 @@ class Alerts:
             alert = await (await deleted.execute(DELETE_ALERT, (alert_id, user_id))).fetchone()
             if alert is not None:
                 return alert
-            cursor = await conn.execute(SELECT_ALERT_STATE, (alert_id, user_id))
-            existing = await cursor.fetchone()
+            existing = await self._select(conn, user_id, alert_id)
         if existing is None:
             raise NotFound(f"you have no alert with id {alert_id}")
         raise ValidationError(f"alert {alert_id} is already deleted")
+
+    async def pause(self, user_id: int, alert_id: int) -> Alert:
+        """A live alert leaves the book and stops counting against the cap."""
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=class_row(Alert))
+            alert = await (await cursor.execute(PAUSE_ALERT, (alert_id, user_id))).fetchone()
+            if alert is not None:
+                return alert
+            existing = await self._select(conn, user_id, alert_id)
+        if existing is None:
+            raise NotFound(f"you have no alert with id {alert_id}")
+        raise ValidationError(
+            f"alert {alert_id} is {existing.state}: only a live (created) alert can be paused"
+        )
+
+    async def resume(self, user_id: int, alert_id: int) -> Alert:
+        """A paused alert is live again, if the cap has room for it."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(LOCK_USER, (user_id,))
+            cursor = await conn.execute(COUNT_LIVE, (user_id,))
+            live = await cursor.fetchone()
+            existing = await self._select(conn, user_id, alert_id)
+            if existing is None:
+                raise NotFound(f"you have no alert with id {alert_id}")
+            if existing.state != "paused":
+                raise ValidationError(
+                    f"alert {alert_id} is {existing.state}: only a paused alert can be resumed"
+                )
+            if live is not None and live[0] >= self._cap:
+                raise ValidationError(
+                    f"you already have {self._cap} live alerts, the most allowed: "
+                    "delete or pause some before resuming this one"
+                )
+            resumed = conn.cursor(row_factory=class_row(Alert))
+            alert = await (await resumed.execute(RESUME_ALERT, (alert_id, user_id))).fetchone()
+        if alert is None:  # its time ran out between the look and the update
+            raise ValidationError(f"alert {alert_id} has expired")
+        return alert
+
+    async def events(
+        self, user_id: int, alert_id: int, *, limit: int, before_seq: int | None
+    ) -> list[dict[str, Any]]:
+        """The alert's fires, newest first, each with the delivery of each of its channels."""
+        async with self._pool.connection() as conn:
+            alert = await self._select(conn, user_id, alert_id)
+            if alert is None:
+                raise NotFound(f"you have no alert with id {alert_id}")
+            cursor = await conn.execute(SELECT_FIRES, (alert_id, before_seq or 2**31 - 1, limit))
+            fires = await cursor.fetchall()
+            cursor = await conn.execute(SELECT_DELIVERIES, (alert_id, [seq for seq, _, _ in fires]))
+            found = {(row[0], row[1]): row[2:] for row in await cursor.fetchall()}
+        events = []
+        for seq, price, fired_at in fires:
+            deliveries = []
+            for channel in alert.channels:
+                status, attempts, last_error, sent_at = found.get(
+                    (seq, channel), ("pending", 0, None, None)
+                )
+                deliveries.append(
+                    {
+                        "channel": channel,
+                        "status": status,
+                        "attempts": attempts,
+                        "last_error": last_error,
+                        "sent_at": _time_text(sent_at),
+                    }
+                )
+            events.append(
+                {
+                    "seq": seq,
+                    "price": _decimal_text(price),
+                    "at": _time_text(fired_at),
+                    "deliveries": deliveries,
+                }
+            )
+        return events
 
     async def page(
         self, user_id: int, *, state: str | None, limit: int, before_id: int | None
@@ -180,6 +341,13 @@ class Alerts:
             alerts = await cursor.fetchall()
         more = len(alerts) > limit
         return Page(alerts[:limit], alerts[limit - 1].id if more else None)
+
+    @staticmethod
+    async def _select(
+        conn: AsyncConnection[tuple[Any, ...]], user_id: int, alert_id: int
+    ) -> Alert | None:
+        cursor = conn.cursor(row_factory=class_row(Alert))
+        return await (await cursor.execute(SELECT_ALERT, (alert_id, user_id))).fetchone()
 
 
 def _refused_by_the_database(exc: Exception) -> bool:

@@ -55,6 +55,12 @@ _HANDLERS: dict[str, tuple[str, Handler]] = {
     "create": ("POST", routes.create_alert),
     "delete": ("POST", routes.delete_alert),
     "fetch": ("GET", routes.fetch_alerts),
+    "alert": ("GET", routes.get_alert),
+    "events": ("GET", routes.alert_events),
+    "pause": ("POST", routes.pause_alert),
+    "resume": ("POST", routes.resume_alert),
+    "account": ("GET", routes.account),
+    "rotate_secret": ("POST", routes.rotate_webhook_secret),
 }
 
 # Each domain error's status; a subclass takes its nearest listed ancestor's.
@@ -110,7 +116,11 @@ async def _database_refused(request: Request, exc: Exception) -> Response:
 
 def _routes() -> list[Route]:
     table = [
-        Route(path, _HANDLERS[operation][1], methods=[_HANDLERS[operation][0]])
+        Route(
+            path.replace("{alert_id}", "{alert_id:int}"),
+            _HANDLERS[operation][1],
+            methods=[_HANDLERS[operation][0]],
+        )
         for path, operation in PATHS.items()
     ]
     document = openapi_document()
@@ -181,6 +191,8 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
+    app.state.webhook_allow_private = settings.webhook_allow_private
+    app.state.telegram_configured = settings.telegram_bot_token is not None
     return app
 
 

@@ -21,30 +21,77 @@ _TOKENS = {
         "refresh": {"type": "string", "description": "Single-use token for /api/token/refresh/."},
     },
 }
-_ALERT = {
+_MAYBE_PRICE = {"anyOf": [_PRICE_TEXT, {"type": "null"}]}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
+_ALERT_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "symbol": {"type": "string"},
+    "target_price": _MAYBE_PRICE,
+    "trigger_condition": {"enum": list(validation.CONDITIONS)},
+    "email": {"type": ["string", "null"]},
+    "state": {"enum": list(validation.STATES)},
+    "created_at": {"type": "string", "format": "date-time"},
+    "triggered_at": {**_MAYBE_TIME, "description": "The trade time of the latest fire."},
+    "triggered_price": {**_MAYBE_PRICE, "description": "The price of the latest fire."},
+    "percent": _MAYBE_PRICE,
+    "window": {"enum": [*validation.WINDOWS, None]},
+    "frequency": {"enum": list(validation.FREQUENCIES)},
+    "cooldown_seconds": {"type": ["integer", "null"]},
+    "expires_at": _MAYBE_TIME,
+    "webhook_url": {"type": ["string", "null"]},
+    "webhook_format": {"enum": [*validation.WEBHOOK_FORMATS, None]},
+    "telegram_chat_id": {"type": ["string", "null"]},
+    "reference_price": {
+        **_MAYBE_PRICE,
+        "description": "crossing: the last trade price when it went live, recorded once.",
+    },
+    "fire_count": {"type": "integer", "minimum": 0},
+}
+_ALERT = {"type": "object", "required": list(_ALERT_PROPERTIES), "properties": _ALERT_PROPERTIES}
+_EVENTS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["seq", "price", "at", "deliveries"],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 1},
+            "price": _PRICE_TEXT,
+            "at": {"type": "string", "format": "date-time"},
+            "deliveries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["channel", "status", "attempts", "last_error", "sent_at"],
+                    "properties": {
+                        "channel": {"enum": ["email", "webhook", "telegram"]},
+                        "status": {"enum": ["pending", "sent", "retrying", "parked"]},
+                        "attempts": {"type": "integer", "minimum": 0},
+                        "last_error": {"type": ["string", "null"]},
+                        "sent_at": _MAYBE_TIME,
+                    },
+                },
+            },
+        },
+    },
+}
+_ACCOUNT = {
     "type": "object",
-    "required": [
-        "id",
-        "symbol",
-        "target_price",
-        "trigger_condition",
-        "email",
-        "state",
-        "created_at",
-        "triggered_at",
-        "triggered_price",
-    ],
+    "required": ["id", "username", "webhook_secret"],
     "properties": {
         "id": {"type": "integer"},
-        "symbol": {"type": "string"},
-        "target_price": _PRICE_TEXT,
-        "trigger_condition": {"enum": list(validation.CONDITIONS)},
-        "email": {"type": "string"},
-        "state": {"enum": list(validation.STATES)},
-        "created_at": {"type": "string", "format": "date-time"},
-        "triggered_at": {"type": ["string", "null"], "format": "date-time"},
-        "triggered_price": {"anyOf": [_PRICE_TEXT, {"type": "null"}]},
+        "username": {"type": "string"},
+        "webhook_secret": {
+            "type": "string",
+            "pattern": "^whsec_",
+            "description": "Signs your standard webhooks (Standard Webhooks): whsec_ + base64.",
+        },
     },
+}
+_ALERT_ID_PARAMETER = {
+    "name": "alert_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
 }
 
 
@@ -124,7 +171,7 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         {"204": {"description": "Logged out."}, "401": _UNAUTHORIZED},
     ),
     "create": _post(
-        "Create an alert",
+        "Create an alert of any kind, with one or more channels",
         body_schema(validation.NEW_ALERT),
         {"201": _json(_ALERT, "The alert."), "401": _UNAUTHORIZED},
         **_SECURED,
@@ -162,6 +209,63 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+_NOT_YOURS = _json(_ERROR, "No such alert of yours.")
+
+
+def _on_alert(method: str, summary: str, ok: dict[str, Any], **responses: Any) -> Any:
+    return {
+        method: {
+            "summary": summary,
+            "parameters": [_ALERT_ID_PARAMETER],
+            "responses": {"200": ok, "401": _UNAUTHORIZED, "404": _NOT_YOURS, **responses},
+            **_SECURED,
+        }
+    }
+
+
+_OPERATIONS |= {
+    "alert": _on_alert("get", "One alert", _json(_ALERT, "The alert.")),
+    "events": {
+        "get": {
+            "summary": "An alert's fires, newest first, with the delivery of each channel",
+            "parameters": [_ALERT_ID_PARAMETER, *query_parameters(validation.EVENTS)],
+            "responses": {
+                "200": _json(_EVENTS, "A page of fires."),
+                "400": _BAD,
+                "401": _UNAUTHORIZED,
+                "404": _NOT_YOURS,
+            },
+            **_SECURED,
+        }
+    },
+    "pause": _on_alert(
+        "post",
+        "Pause a live alert (it leaves the book and the cap until resumed)",
+        _json(_ALERT, "The alert, now paused."),
+        **{"400": _json(_ERROR, "The alert is not live.")},
+    ),
+    "resume": _on_alert(
+        "post",
+        "Resume a paused alert",
+        _json(_ALERT, "The alert, live again."),
+        **{"400": _json(_ERROR, "The alert is not paused, has expired, or the cap is full.")},
+    ),
+    "account": {
+        "get": {
+            "summary": "Your account, with the secret that signs your webhooks",
+            "responses": {"200": _json(_ACCOUNT, "The account."), "401": _UNAUTHORIZED},
+            **_SECURED,
+        }
+    },
+    "rotate_secret": {
+        "post": {
+            "summary": "Make a new webhook secret (the old one signs nothing from now on)",
+            "responses": {"200": _json(_ACCOUNT, "The account."), "401": _UNAUTHORIZED},
+            **_SECURED,
+        }
+    },
+}
+
 # Path -> operation. Both spellings of the seed lead to the same operation.
 PATHS = {
     "/api/signup/": "signup",
@@ -177,7 +281,17 @@ PATHS = {
     "/delete_alert/": "delete",
     "/api/alerts/": "fetch",
     "/fetch_alerts/": "fetch",
+    "/api/alerts/{alert_id}/": "alert",
+    "/api/alerts/{alert_id}/events/": "events",
+    "/api/alerts/{alert_id}/pause/": "pause",
+    "/api/alerts/{alert_id}/resume/": "resume",
+    "/api/account/": "account",
+    "/api/account/webhook-secret/": "rotate_secret",
 }
+
+
+def _path_id(path: str) -> str:
+    return path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
 
 
 def openapi_document() -> dict[str, Any]:
@@ -185,7 +299,7 @@ def openapi_document() -> dict[str, Any]:
     for path, operation in PATHS.items():
         spec = _OPERATIONS[operation]
         paths[path] = {
-            method: {**details, "operationId": f"{operation}_{path.strip('/').replace('/', '_')}"}
+            method: {**details, "operationId": f"{operation}_{_path_id(path)}"}
             for method, details in spec.items()
         }
     paths["/healthz"] = {

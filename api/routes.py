@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from api import validation
 from api.accounts import Accounts
-from api.alerts import Alerts, NewAlert
+from api.alerts import Alerts
 from api.body import read_json_object
 from api.client_address import client_address, throttle_key
 from api.responses import JSONResponse
@@ -79,14 +79,60 @@ async def log_out(request: Request) -> Response:
 async def create_alert(request: Request) -> Response:
     user_id = authenticated_user(request)
     body = await read_json_object(request)
-    new = NewAlert(
-        target_price=validation.TARGET_PRICE.read(body),
-        trigger_condition=validation.TRIGGER_CONDITION.read(body),
-        email=validation.EMAIL.read(body),
-        symbol=validation.SYMBOL.read(body),
+    new = validation.new_alert(
+        body,
+        allow_private_webhooks=request.app.state.webhook_allow_private,
+        telegram=request.app.state.telegram_configured,
     )
     alert = await _alerts(request).create(user_id, new)
     return JSONResponse(alert.to_json(), status_code=201)
+
+
+def _path_alert_id(request: Request) -> int:
+    return validation.parse_alert_id(request.path_params["alert_id"])
+
+
+async def get_alert(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    alert = await _alerts(request).get(user_id, _path_alert_id(request))
+    return JSONResponse(alert.to_json())
+
+
+async def alert_events(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    query = request.query_params
+    limit = validation.LIMIT.read(query)
+    before_seq = validation.BEFORE_SEQ.read(query)
+    events = await _alerts(request).events(
+        user_id, _path_alert_id(request), limit=limit, before_seq=before_seq
+    )
+    headers = {}
+    if len(events) == limit and events[-1]["seq"] > 1:
+        params = {"before_seq": events[-1]["seq"], "limit": limit}
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(events, headers=headers)
+
+
+async def pause_alert(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    alert = await _alerts(request).pause(user_id, _path_alert_id(request))
+    return JSONResponse(alert.to_json())
+
+
+async def resume_alert(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    alert = await _alerts(request).resume(user_id, _path_alert_id(request))
+    return JSONResponse(alert.to_json())
+
+
+async def account(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    return JSONResponse((await _accounts(request).account(user_id)).to_json())
+
+
+async def rotate_webhook_secret(request: Request) -> Response:
+    user_id = authenticated_user(request)
+    return JSONResponse((await _accounts(request).account(user_id, rotate=True)).to_json())
 
 
 async def delete_alert(request: Request) -> Response:

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from api.fields import Field
+from shared.addresses import ip_literal, is_public
 from shared.errors import Unauthorized, ValidationError
 
 # C0 and C1 control characters, NUL included: refused in every text field (PostgreSQL cannot
@@ -55,8 +59,19 @@ EMAIL_PATTERN = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@(?:{_DOMAIN_LABE
 
 SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9]{2,20}")
 DEFAULT_SYMBOL = "BTCUSDT"
-CONDITIONS = ("above", "below")
-STATES = ("created", "triggered", "deleted")
+LEVEL_CONDITIONS = ("above", "below", "crossing")
+MOVE_CONDITIONS = ("up_pct", "down_pct")
+CONDITIONS = (*LEVEL_CONDITIONS, *MOVE_CONDITIONS)
+STATES = ("created", "triggered", "paused", "expired", "deleted")
+WINDOWS = ("1m", "5m", "15m", "1h", "4h", "1d")
+FREQUENCIES = ("once", "repeat")
+WEBHOOK_FORMATS = ("standard", "discord", "slack")
+PERCENT_MAX, PERCENT_MAX_DECIMALS = 1000, 4
+PERCENT_PATTERN = re.compile(r"(?:0|[1-9][0-9]{0,3})(?:\.[0-9]{1,4})?")
+COOLDOWN_MIN, COOLDOWN_MAX, COOLDOWN_DEFAULT = 60, 604_800, 3_600
+EXPIRY_MAX_DAYS = 366
+WEBHOOK_URL_MAX = 2048
+TELEGRAM_CHAT_PATTERN = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32}")
 BIGINT_MAX = 2**63 - 1
 ID_DIGITS_MAX = len(str(BIGINT_MAX))  # 19
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
@@ -209,7 +224,138 @@ def _price_problem(text: str) -> str:
 
 def parse_trigger_condition(value: Any) -> str:
     if not isinstance(value, str) or value not in CONDITIONS:
-        raise ValidationError(f'trigger_condition must be "above" or "below", got {value!r}')
+        raise ValidationError(
+            f"trigger_condition must be one of {', '.join(CONDITIONS)}, got {_short(value)}"
+        )
+    return value
+
+
+def parse_optional_price(value: Any) -> Decimal | None:
+    return None if value is None else parse_target_price(value)
+
+
+def parse_percent(value: Any) -> Decimal | None:
+    """0 < percent <= 1000, at most 4 decimals: a decimal string, or a JSON number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValidationError('percent must be a decimal string such as "5" or "2.5"')
+    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, float) and text.endswith(".0"):
+        text = text[:-2]
+    if not PERCENT_PATTERN.fullmatch(text):
+        raise ValidationError(
+            f"percent must be a number above 0 and at most {PERCENT_MAX}, with at most "
+            f"{PERCENT_MAX_DECIMALS} decimals, got {_short(value)}"
+        )
+    percent = Decimal(text)
+    if not 0 < percent <= PERCENT_MAX:
+        raise ValidationError(
+            f"percent must be above 0 and at most {PERCENT_MAX}, got {_short(value)}"
+        )
+    return percent
+
+
+def parse_window(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in WINDOWS:
+        raise ValidationError(f"window must be one of {', '.join(WINDOWS)}, got {_short(value)}")
+    return value
+
+
+def parse_frequency(value: Any) -> str:
+    if value is None:
+        return "once"
+    if not isinstance(value, str) or value not in FREQUENCIES:
+        raise ValidationError(f'frequency must be "once" or "repeat", got {_short(value)}')
+    return value
+
+
+def parse_cooldown(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"cooldown_seconds must be a whole number, got {_short(value)}")
+    if not COOLDOWN_MIN <= value <= COOLDOWN_MAX:
+        raise ValidationError(
+            f"cooldown_seconds must be from {COOLDOWN_MIN} to {COOLDOWN_MAX} (a week), got {value}"
+        )
+    return value
+
+
+def parse_expires_at(value: Any) -> datetime | None:
+    """ISO 8601 with a zone, in the future, at most 366 days ahead."""
+    if value is None:
+        return None
+    text = _text(value, "expires_at")
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise ValidationError(
+            f'expires_at must be an ISO 8601 time such as "2027-01-31T18:00:00Z", got '
+            f"{_short(value)}"
+        ) from None
+    if when.tzinfo is None:
+        raise ValidationError("expires_at must say its time zone (Z, or an offset like +02:00)")
+    now = datetime.now(UTC)
+    if when <= now:
+        raise ValidationError("expires_at must be in the future")
+    if when > now + timedelta(days=EXPIRY_MAX_DAYS):
+        raise ValidationError(f"expires_at must be at most {EXPIRY_MAX_DAYS} days ahead")
+    return when.astimezone(UTC)
+
+
+def parse_optional_email(value: Any) -> str | None:
+    return None if value is None else parse_email(value)
+
+
+def parse_webhook_url(value: Any) -> str | None:
+    """Syntax and scheme only; whether the host is public is checked again at each send, on
+    every address it resolves to then."""
+    if value is None:
+        return None
+    text = _text(value, "webhook_url")
+    if len(text) > WEBHOOK_URL_MAX or not text.isascii() or " " in text:
+        raise ValidationError(
+            f"webhook_url must be an ASCII URL of at most {WEBHOOK_URL_MAX} characters, "
+            "without spaces (percent-encode them)"
+        )
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(f"webhook_url is not a URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError(f"webhook_url must be an https:// URL, got {_short(value)}")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError("webhook_url must not hold a user name or password")
+    if port == 0:
+        raise ValidationError("webhook_url has port 0")
+    return text
+
+
+def parse_webhook_format(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in WEBHOOK_FORMATS:
+        raise ValidationError(
+            f"webhook_format must be one of {', '.join(WEBHOOK_FORMATS)}, got {_short(value)}"
+        )
+    return value
+
+
+def parse_telegram_chat_id(value: Any) -> str | None:
+    """A chat id (an integer, or its digits) or an @channelname; kept as text."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not TELEGRAM_CHAT_PATTERN.fullmatch(value):
+        raise ValidationError(
+            "telegram_chat_id must be a chat id (an integer) or an @channelname, got "
+            f"{_short(value)}"
+        )
     return value
 
 
@@ -294,7 +440,201 @@ ALERT_ID = Field(
     parse_alert_id,
 )
 
-NEW_ALERT = (TARGET_PRICE, TRIGGER_CONDITION, EMAIL, SYMBOL)
+OPTIONAL_TARGET_PRICE = Field(
+    "target_price",
+    {"anyOf": [*_PRICE_SCHEMA["anyOf"], {"type": "null"}]},
+    parse_optional_price,
+    required=False,
+    description=f"{TARGET_PRICE.description} For above, below and crossing; not for a move.",
+)
+PERCENT = Field(
+    "percent",
+    {
+        "anyOf": [
+            {"type": "string", "pattern": _anchored(PERCENT_PATTERN), "examples": ["5", "2.5"]},
+            {"type": "number", "exclusiveMinimum": 0, "maximum": PERCENT_MAX},
+            {"type": "null"},
+        ]
+    },
+    parse_percent,
+    required=False,
+    description=f"For up_pct and down_pct: the move, above 0 and at most {PERCENT_MAX}, at "
+    f"most {PERCENT_MAX_DECIMALS} decimals.",
+)
+WINDOW = Field(
+    "window",
+    {"type": ["string", "null"], "enum": [*WINDOWS, None]},
+    parse_window,
+    required=False,
+    description="For up_pct and down_pct: the window the move is measured within.",
+)
+FREQUENCY = Field(
+    "frequency",
+    {"type": ["string", "null"], "enum": [*FREQUENCIES, None], "default": "once"},
+    parse_frequency,
+    required=False,
+    description="once (it fires once) or repeat (it fires again, never more than once per "
+    "cooldown).",
+)
+COOLDOWN_SECONDS = Field(
+    "cooldown_seconds",
+    {"type": ["integer", "null"], "minimum": COOLDOWN_MIN, "maximum": COOLDOWN_MAX},
+    parse_cooldown,
+    required=False,
+    description=f"For repeat only: the least time between two fires ({COOLDOWN_DEFAULT} "
+    "when absent).",
+)
+EXPIRES_AT = Field(
+    "expires_at",
+    {"type": ["string", "null"], "format": "date-time"},
+    parse_expires_at,
+    required=False,
+    description=f"ISO 8601 with a zone, in the future, at most {EXPIRY_MAX_DAYS} days ahead: "
+    "from then on the alert is expired and never fires.",
+)
+OPTIONAL_EMAIL = Field(
+    "email",
+    {"anyOf": [EMAIL.schema, {"type": "null"}]},
+    parse_optional_email,
+    required=False,
+    description="A channel: an ASCII address (an internationalised domain in its xn-- form).",
+)
+WEBHOOK_URL = Field(
+    "webhook_url",
+    {"type": ["string", "null"], "maxLength": WEBHOOK_URL_MAX, "format": "uri"},
+    parse_webhook_url,
+    required=False,
+    description="A channel: an https URL that gets each fire as a POST (signed, for the "
+    "standard format).",
+)
+WEBHOOK_FORMAT = Field(
+    "webhook_format",
+    {"type": ["string", "null"], "enum": [*WEBHOOK_FORMATS, None], "default": "standard"},
+    parse_webhook_format,
+    required=False,
+    description="With webhook_url: standard (Standard Webhooks, signed), discord or slack.",
+)
+TELEGRAM_CHAT_ID = Field(
+    "telegram_chat_id",
+    {
+        "anyOf": [
+            {"type": "integer"},
+            {"type": "string", "pattern": _anchored(TELEGRAM_CHAT_PATTERN)},
+            {"type": "null"},
+        ]
+    },
+    parse_telegram_chat_id,
+    required=False,
+    description="A channel: a Telegram chat id or @channelname the bot may write to.",
+)
+
+NEW_ALERT = (
+    OPTIONAL_TARGET_PRICE,
+    TRIGGER_CONDITION,
+    OPTIONAL_EMAIL,
+    SYMBOL,
+    PERCENT,
+    WINDOW,
+    FREQUENCY,
+    COOLDOWN_SECONDS,
+    EXPIRES_AT,
+    WEBHOOK_URL,
+    WEBHOOK_FORMAT,
+    TELEGRAM_CHAT_ID,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInput:
+    """A create's fields, each parsed and the combination checked."""
+
+    symbol: str
+    trigger_condition: str
+    target_price: Decimal | None
+    percent: Decimal | None
+    window: str | None
+    frequency: str
+    cooldown_seconds: int | None
+    expires_at: datetime | None
+    email: str | None
+    webhook_url: str | None
+    webhook_format: str | None
+    telegram_chat_id: str | None
+
+
+def new_alert(body: dict[str, Any], *, allow_private_webhooks: bool, telegram: bool) -> AlertInput:
+    """The create's fields, each against its rule, then together: the fields of the kind and
+    only those, a cooldown only for a repeat, at least one channel. Every refusal names the
+    field."""
+    alert = AlertInput(
+        symbol=SYMBOL.read(body),
+        trigger_condition=TRIGGER_CONDITION.read(body),
+        target_price=OPTIONAL_TARGET_PRICE.read(body),
+        percent=PERCENT.read(body),
+        window=WINDOW.read(body),
+        frequency=FREQUENCY.read(body),
+        cooldown_seconds=COOLDOWN_SECONDS.read(body),
+        expires_at=EXPIRES_AT.read(body),
+        email=OPTIONAL_EMAIL.read(body),
+        webhook_url=WEBHOOK_URL.read(body),
+        webhook_format=WEBHOOK_FORMAT.read(body),
+        telegram_chat_id=TELEGRAM_CHAT_ID.read(body),
+    )
+    kind = alert.trigger_condition
+    if kind in LEVEL_CONDITIONS:
+        if alert.target_price is None:
+            raise ValidationError(f"target_price is required for a {kind} alert")
+        for name, value in (("percent", alert.percent), ("window", alert.window)):
+            if value is not None:
+                raise ValidationError(f"{name} is for up_pct and down_pct, not for {kind}")
+    else:
+        if alert.target_price is not None:
+            raise ValidationError(f"target_price is for level alerts, not for {kind}: give percent")
+        if alert.percent is None:
+            raise ValidationError(f"percent is required for a {kind} alert")
+        if alert.window is None:
+            raise ValidationError(f"window is required for a {kind} alert")
+    cooldown = alert.cooldown_seconds
+    if alert.frequency == "once" and cooldown is not None:
+        raise ValidationError('cooldown_seconds is for frequency "repeat" only')
+    if alert.frequency == "repeat" and cooldown is None:
+        cooldown = COOLDOWN_DEFAULT
+    if alert.webhook_format is not None and alert.webhook_url is None:
+        raise ValidationError("webhook_format goes with webhook_url")
+    webhook_format = alert.webhook_format
+    if alert.webhook_url is not None:
+        _check_webhook_address(alert.webhook_url, allow_private=allow_private_webhooks)
+        webhook_format = webhook_format or "standard"
+    if alert.telegram_chat_id is not None and not telegram:
+        raise ValidationError(
+            "telegram_chat_id cannot be used: this server has no Telegram bot configured"
+        )
+    if alert.email is None and alert.webhook_url is None and alert.telegram_chat_id is None:
+        raise ValidationError(
+            "email is required, or another channel: webhook_url or telegram_chat_id"
+        )
+    return AlertInput(
+        **{
+            **{name: getattr(alert, name) for name in AlertInput.__dataclass_fields__},
+            "cooldown_seconds": cooldown,
+            "webhook_format": webhook_format,
+        }
+    )
+
+
+def _check_webhook_address(url: str, *, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if allow_private:
+        return
+    if parts.scheme != "https":
+        raise ValidationError("webhook_url must be an https:// URL")
+    literal = ip_literal(parts.hostname or "")
+    if literal is not None and not is_public(literal):
+        raise ValidationError(
+            f"webhook_url must not point at {literal}: it is not a public address"
+        )
+
+
 DELETE = (ALERT_ID,)
 
 # Query parameters: None when absent or empty.
@@ -302,7 +642,7 @@ DELETE = (ALERT_ID,)
 
 def parse_state(value: str | None) -> str | None:
     if value is not None and value not in STATES:
-        raise ValidationError(f"state must be one of created, triggered, deleted; got {value!r}")
+        raise ValidationError(f"state must be one of {', '.join(STATES)}; got {_short(value)}")
     return value
 
 
@@ -352,6 +692,25 @@ BEFORE_ID = Field(
 )
 
 FETCH = (STATE, LIMIT, BEFORE_ID)
+
+
+def parse_before_seq(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,10}", value) or not 0 < int(value) < 2**31:
+        raise ValidationError(f"before_seq must be a fire's number, got {_short(value)}")
+    return int(value)
+
+
+BEFORE_SEQ = Field(
+    "before_seq",
+    {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    parse_before_seq,
+    required=False,
+    in_query=True,
+    description="Only fires with a smaller number (the next page); absent or empty for the newest.",
+)
+EVENTS = (LIMIT, BEFORE_SEQ)
 
 
 def _short(value: Any) -> str:

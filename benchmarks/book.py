@@ -9,7 +9,14 @@ holds about 13% of them), it measures:
   in-memory Python scan of the symbol's alerts, and one indexed SQL query per tick;
 - ``match`` on ticks that cross k = 1, 100 and 10,000 alerts;
 - bulk load, add and remove throughput, and bytes per alert (tracemalloc, every object the book
-  keeps, ids included).
+  keeps, ids included);
+- the same book with twelve percent alerts more per symbol, one in each (window, direction)
+  index, so that every ticked symbol has its level indexes and all twelve percent indexes live:
+  ``match`` on quiet ticks (inside the current minute's range and every threshold) beside the
+  same bare check;
+- a book of n percent alerts (windows and directions drawn evenly, percents 0.5% .. 50%):
+  ``match`` on ticks that fire k = 1, 100 and 10,000 alerts of one ``up_pct`` index;
+- at the largest n, bytes per alert for each kind and phase, each loaded alone.
 
 Ticks are drawn with the same Zipf share as the alerts: busy symbols trade more.
 
@@ -26,6 +33,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import random
 import statistics
@@ -43,10 +51,14 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from matcher.book import AlertBook, Row
+from matcher.book import WINDOW_MINUTES, AlertBook, Row
+from matcher.kinds.percent import reached_up
 from shared.migrate import migrate
 
 SYMBOLS = 1000
+T0 = 1_764_000_000_000  # the trade time of the benchmark's ticks (ms), at a minute's start
+ONCE_LEVEL = (None, None, 0, None, 0, None)
+ONE_HOUR = WINDOW_MINUTES["1h"]  # a row's fields after the target, for a once level
 RESULTS = Path(__file__).parent / "results"
 ADMIN_URL = os.environ.get(
     "PRICEALERT_TEST_POSTGRES", "postgresql://postgres@localhost:5432/postgres"
@@ -100,11 +112,36 @@ class Alerts:
         names = [symbol_name(i) for i in range(SYMBOLS)]
         ids, symbols, above, targets = self.ids, self.symbols, self.above, self.targets
         for i in range(start, stop):
-            yield ids[i], names[symbols[i]], "above" if above[i] else "below", targets[i]
+            condition = "above" if above[i] else "below"
+            yield ids[i], names[symbols[i]], condition, targets[i], *ONCE_LEVEL
 
-    def quiet_ticks(self, count: int, rng: random.Random) -> list[tuple[str, float]]:
+    def quiet_ticks(self, count: int, rng: random.Random) -> list[Tick]:
         picks = rng.choices(range(SYMBOLS), weights=self.symbol_weights, k=count)
-        return [(symbol_name(s), self.base_price[s]) for s in picks]
+        return [(symbol_name(s), self.base_price[s], T0 + i % 50_000) for i, s in enumerate(picks)]
+
+    def percent_rows(self, count: int, first_id: int, seed: int) -> Iterator[Row]:
+        """``count`` percent alerts with the alerts' Zipf share: windows and directions drawn
+        evenly, percents from 0.5% to 50%."""
+        rng = random.Random(seed)
+        names = [symbol_name(i) for i in range(SYMBOLS)]
+        windows = list(WINDOW_MINUTES.values())
+        picks = rng.choices(range(SYMBOLS), weights=self.symbol_weights, k=count)
+        for offset, symbol in enumerate(picks):
+            condition = "up_pct" if rng.random() < 0.5 else "down_pct"
+            percent_e4 = rng.randrange(5_000, 500_001)
+            window = rng.choice(windows)
+            yield (
+                first_id + offset,
+                names[symbol],
+                condition,
+                None,
+                percent_e4,
+                window,
+                0,
+                None,
+                0,
+                None,
+            )
 
 
 def new_alerts(seed: int) -> Alerts:
@@ -114,39 +151,58 @@ def new_alerts(seed: int) -> Alerts:
     return Alerts(weights, prices)
 
 
-def per_call_ns(calls: list[tuple[str, float]], function: Callable[[str, float], object]) -> float:
+Tick = tuple[str, float, int]  # symbol, price, trade time (ms)
+Match = Callable[[str, float, int], object]
+
+
+def per_call_ns(calls: list[Tick], function: Match) -> float:
     """Best of three passes over ``calls``: nanoseconds per call."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter_ns()
-        for symbol, price in calls:
-            function(symbol, price)
+        for symbol, price, time_ms in calls:
+            function(symbol, price, time_ms)
         best = min(best, (time.perf_counter_ns() - started) / len(calls))
     return best
 
 
-def bare_check(book: AlertBook) -> Callable[[str, float], bool]:
-    """The floor ``match`` is built around: one dict lookup, two float comparisons."""
+def paired_ns(calls: list[Tick], function: Match, floor: Match) -> tuple[float, float]:
+    """Nanoseconds per call of ``function`` and of ``floor``, best of five passes each, the
+    passes alternating, so that a change in the machine's load weighs on both alike."""
+    best = [float("inf"), float("inf")]
+    for _ in range(5):
+        for which, measured in enumerate((function, floor)):
+            started = time.perf_counter_ns()
+            for symbol, price, time_ms in calls:
+                measured(symbol, price, time_ms)
+            best[which] = min(best[which], (time.perf_counter_ns() - started) / len(calls))
+    return best[0], best[1]
+
+
+def bare_check(book: AlertBook) -> Callable[[str, float, int], bool]:
+    """The floor ``match`` is built around: one dict lookup, two float comparisons (it takes
+    the trade time as ``match`` does, and ignores it)."""
     extremes = {
-        symbol: (b.highest_below, b.lowest_above)
-        for symbol, b in book._books.items()  # the same extremes the book caches
+        symbol: (b.lo, b.hi)
+        for symbol, b in book._books.items()  # the same band the book caches
     }
     get = extremes.get
 
-    def check(symbol: str, price: float) -> bool:
+    def check(symbol: str, price: float, time_ms: int) -> bool:
         bounds = get(symbol)
         return bounds is None or bounds[0] < price < bounds[1]
 
     return check
 
 
-def memory_scan(alerts: Alerts) -> Callable[[str, float], list[int]]:
+def memory_scan(alerts: Alerts) -> Match:
     """Baseline 2: each symbol's alerts in a Python list, scanned on every tick."""
     by_symbol: dict[str, list[tuple[int, bool, float]]] = {}
-    for alert_id, symbol, condition, target in alerts.rows():
+    for alert_id, symbol, condition, target, *_ in alerts.rows():
+        assert target is not None
         by_symbol.setdefault(symbol, []).append((alert_id, condition == "above", target))
 
-    def scan(symbol: str, price: float) -> list[int]:
+    def scan(symbol: str, price: float, time_ms: int) -> list[int]:
         return [
             alert_id
             for alert_id, is_above, target in by_symbol.get(symbol, ())
@@ -161,7 +217,7 @@ def crossing_us(book: AlertBook, alerts: Alerts, k: int, repeats: int) -> tuple[
     The crossed alerts are put back with ``add`` between runs (``load`` would rebuild the whole
     index each time, and the next match would pay for that churn)."""
     busiest = symbol_name(0)
-    targets = sorted(t for _, s, c, t in alerts.rows() if s == busiest and c == "above")
+    targets = sorted(r[3] or 0.0 for r in alerts.rows() if r[1] == busiest and r[2] == "above")
     if len(targets) < k:
         return float("nan"), 0
     price = targets[k - 1]
@@ -170,25 +226,108 @@ def crossing_us(book: AlertBook, alerts: Alerts, k: int, repeats: int) -> tuple[
     samples = []
     for _ in range(repeats):
         started = time.perf_counter_ns()
-        crossed = book.match(busiest, price)
+        crossed = book.match(busiest, price, T0)
         samples.append((time.perf_counter_ns() - started) / 1000)
         assert len(crossed) == crossed_count
         for alert_id in crossed:
-            book.add(*rows_by_id[alert_id])
+            book.add(rows_by_id[alert_id])
     return statistics.median(samples), crossed_count
 
 
-def bytes_per_alert(alerts: Alerts) -> float:
+def percent_crossing_us(
+    book: AlertBook, rows: list[Row], k: int, repeats: int
+) -> tuple[float, int]:
+    """Median microseconds of a ``match`` that fires k alerts of the busiest symbol's ``up_pct``
+    index of one hour, after a trade at 1000 made that the low of its window (the crossed alerts
+    put back with ``add`` between runs)."""
+    busiest, low = symbol_name(0), 1000.0
+    index = [r for r in rows if r[1] == busiest and r[2] == "up_pct" and r[5] == ONE_HOUR]
+    percents = sorted(r[4] or 0 for r in index)
+    if len(percents) < k:
+        return float("nan"), 0
+    # The lowest price of 8 decimals that reaches the k-th smallest percent.
+    price = float(math.ceil(low * (1_000_000 + percents[k - 1]) / 1_000_000 * 1e8) / 1e8)
+    while reached_up(price, low) < percents[k - 1]:
+        price = round(price + 1e-8, 8)
+    crossed_count = bisect_right(percents, reached_up(price, low))
+    rows_by_id = {r[0]: r for r in index}
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        crossed = book.match(busiest, price, T0 + 1)
+        samples.append((time.perf_counter_ns() - started) / 1000)
+        assert len(crossed) >= crossed_count, (len(crossed), crossed_count)
+        for alert_id in crossed:
+            book.add(rows_by_id[alert_id])
+    return statistics.median(samples), crossed_count
+
+
+def twelve_percent_rows(first_id: int) -> Iterator[Row]:
+    """One percent alert in each of the twelve (window, direction) indexes of every symbol,
+    5% to 60% away: nothing fires on the quiet ticks, every index is live."""
+    alert_id = first_id
+    for symbol in range(SYMBOLS):
+        for number, window in enumerate(WINDOW_MINUTES.values()):
+            for condition in ("up_pct", "down_pct"):
+                percent_e4 = 50_000 * (number + 1)
+                name = symbol_name(symbol)
+                yield alert_id, name, condition, None, percent_e4, window, 0, None, 0, None
+                alert_id += 1
+
+
+def warm_minutes(book: AlertBook, alerts: Alerts) -> None:
+    """Two trades per symbol make the current minute's range 0.999x .. 1.001x the base price,
+    which the quiet ticks (at 1x) stay inside."""
+    for s in range(SYMBOLS):
+        base = alerts.base_price[s]
+        for price in (binance_decimal(base * 0.999), binance_decimal(base * 1.001)):
+            assert not book.match(symbol_name(s), price, T0)
+
+
+def bytes_per_alert(rows: Callable[[], Iterator[Row]], count: int) -> float:
+    """Bytes the book keeps per alert (tracemalloc: every object it holds) after loading the
+    ``count`` rows that ``rows()`` makes."""
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     book = AlertBook()
-    book.load(alerts.rows())
+    book.load(rows())
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
+    assert len(book) == count
     del book
-    return used / len(alerts.ids)
+    return used / count
+
+
+def bytes_per_kind(alerts: Alerts, once_level: float) -> dict[str, float]:
+    """Bytes per alert for each kind, n alerts of it alone over the same symbols, beside
+    ``once_level`` (the main table's). A repeating or an undecided alert has the same key as a
+    once one (the cooldown and the phase are key bits); a fired repeating level alert waiting
+    to go back across keeps the end of its cooldown too."""
+    n = len(alerts.ids)
+    fired = (None, None, 3600, None, 1, T0)
+
+    def watching() -> Iterator[Row]:
+        return ((*row[:4], *fired) for row in alerts.rows())  # type: ignore[misc]
+
+    def crossings() -> Iterator[Row]:
+        for alert_id, symbol, condition, target, *_ in alerts.rows():
+            assert target is not None
+            reference = target * 0.9 if condition == "above" else target * 1.1
+            yield alert_id, symbol, "crossing", target, None, None, 0, reference, 0, None
+
+    def percents() -> Iterator[Row]:
+        return alerts.percent_rows(n, 1, seed=5)
+
+    kinds: dict[str, Callable[[], Iterator[Row]]] = {
+        "crossing (reference decided)": crossings,
+        "up_pct/down_pct": percents,
+        "above/below, repeat, fired (watching)": watching,
+    }
+    sizes = {"above/below": once_level}
+    sizes.update((name, bytes_per_alert(rows, n)) for name, rows in kinds.items())
+    return sizes
 
 
 class Database:
@@ -216,22 +355,22 @@ class Database:
         cursor = self.conn.cursor()
         columns = "id, user_id, symbol, trigger_condition, target_price, email"
         with cursor.copy(f"COPY alerts ({columns}) FROM STDIN") as copy:
-            for alert_id, symbol, condition, target in alerts.rows(self.rows):
+            for alert_id, symbol, condition, target, *_ in alerts.rows(self.rows):
                 copy.write_row((alert_id, 1, symbol, condition, repr(target), "a@example.com"))
         self.rows = len(alerts.ids)
         self.conn.execute("VACUUM ANALYZE alerts")
 
-    def indexed_query(self) -> Callable[[str, float], list[Any]]:
-        def query(symbol: str, price: float) -> list[Any]:
+    def indexed_query(self) -> Match:
+        def query(symbol: str, price: float, time_ms: int) -> list[Any]:
             params = {"symbol": symbol, "price": Decimal(repr(price))}
             return self.conn.execute(INDEXED_SELECT, params, prepare=True).fetchall()
 
         return query
 
-    def seed_rescan(self) -> Callable[[str, float], list[int]]:
+    def seed_rescan(self) -> Match:
         """Baseline 1, the seed's monitor: fetch every created alert, check each one."""
 
-        def rescan(symbol: str, price: float) -> list[int]:
+        def rescan(symbol: str, price: float, time_ms: int) -> list[int]:
             crossed = []
             value = Decimal(repr(price))
             with self.conn.transaction(), self.conn.cursor(name="seed") as cursor:
@@ -262,23 +401,51 @@ def measure(
     book = AlertBook()
     book.load(alerts.rows())
     result["load_s"] = time.perf_counter() - started
-    result["bytes_per_alert"] = bytes_per_alert(alerts) if n <= args.memory_max_n else float("nan")
+    result["bytes_per_alert"] = (
+        bytes_per_alert(alerts.rows, n) if n <= args.memory_max_n else float("nan")
+    )
 
     ticks = alerts.quiet_ticks(200_000, rng)
-    assert all(not book.match(s, p) for s, p in ticks[:1000])
-    result["quiet_ns"] = per_call_ns(ticks, book.match)
-    result["bare_ns"] = per_call_ns(ticks, bare_check(book))
+    assert all(not book.match(*tick) for tick in ticks[:1000])
+    result["quiet_ns"], result["bare_ns"] = paired_ns(ticks, book.match, bare_check(book))
     for k, repeats in ((1, 200), (100, 50), (10_000, 5)):
         result[f"cross_{k}_us"], _ = crossing_us(book, alerts, k, repeats)
+
+    # Every symbol with its level indexes and all twelve percent indexes live.
+    book.load(twelve_percent_rows(10**9))
+    warm_minutes(book, alerts)
+    assert all(not book.match(*tick) for tick in ticks[:1000])
+    result["quiet_pct_ns"], result["bare_pct_ns"] = paired_ns(ticks, book.match, bare_check(book))
+    book.load((*row[:6], 0, None, 0, None) for row in twelve_percent_rows(10**9))
+    del book
+    gc.collect()
+
+    # The busiest symbol's other up_pct windows would fire with the measured one: left out.
+    percent_rows = [
+        row
+        for row in alerts.percent_rows(n, 1, seed=n)
+        if not (row[1] == symbol_name(0) and row[2] == "up_pct" and row[5] != ONE_HOUR)
+    ]
+    started = time.perf_counter()
+    book = AlertBook()
+    book.load(percent_rows)
+    result["load_pct_s"] = time.perf_counter() - started
+    assert not book.match(symbol_name(0), 1000.0, T0)  # the low of the busiest symbol's windows
+    for k, repeats in ((1, 200), (100, 50), (10_000, 5)):
+        result[f"pct_cross_{k}_us"], _ = percent_crossing_us(book, percent_rows, k, repeats)
+    del book, percent_rows
+    gc.collect()
+    book = AlertBook()
+    book.load(alerts.rows())
 
     base = len(alerts.ids)
     extra_count = 20_000
     more = new_alerts(n + 1)
     more.extend(extra_count, rng)
-    fresh = [(base + i + 1, s, c, t) for i, (_, s, c, t) in enumerate(more.rows())]
+    fresh = [(base + i + 1, *row[1:]) for i, row in enumerate(more.rows())]
     started = time.perf_counter()
     for row in fresh:
-        book.add(*row)
+        book.add(row)
     result["add_per_s"] = extra_count / (time.perf_counter() - started)
     started = time.perf_counter()
     for row in fresh:
@@ -350,6 +517,31 @@ def print_table(results: list[dict[str, float]]) -> None:
             show(1e9 / q),
         )
         print("".join(f"{c:>13}" for c in cells))
+    print(
+        "\nPercent kinds: a quiet tick on symbols whose level indexes and all twelve percent"
+        " indexes are live,\nbeside the same bare check; a tick firing k alerts of one up_pct"
+        " index, in a book of n percent alerts"
+    )
+    head = ("n", "quiet ns", "bare ns", "quiet/bare", "load s", "k=1 us", "k=100 us", "k=1e4 ms")
+    print("".join(f"{h:>11}" for h in head))
+    for r in results:
+        cells = (
+            f"{int(r['n']):,}",
+            show(r["quiet_pct_ns"]),
+            show(r["bare_pct_ns"]),
+            f"{r['quiet_pct_ns'] / r['bare_pct_ns']:.2f}x",
+            show(r["load_pct_s"], digits=2),
+            show(r["pct_cross_1_us"], digits=1),
+            show(r["pct_cross_100_us"], digits=1),
+            show(r["pct_cross_10000_us"], 1000, 2),
+        )
+        print("".join(f"{c:>11}" for c in cells))
+
+
+def print_kinds(n: int, kinds: dict[str, float]) -> None:
+    print(f"\nBytes per alert at n = {n:,}, each kind alone (tracemalloc: all the book keeps)")
+    for name, size in kinds.items():
+        print(f"{name:>40} {size:>6.0f}")
 
 
 def plot(results: list[dict[str, float]], path: Path) -> bool:
@@ -367,6 +559,8 @@ def plot(results: list[dict[str, float]], path: Path) -> bool:
         ("book: crossing k=1", "cross_1_us", 1000.0),
         ("book: crossing k=100", "cross_100_us", 1000.0),
         ("book: crossing k=10,000", "cross_10000_us", 1000.0),
+        ("book: quiet tick, 12 percent indexes live too", "quiet_pct_ns", 1.0),
+        ("book: up_pct crossing k=100", "pct_cross_100_us", 1000.0),
         ("baseline: in-memory scan of the symbol", "memscan_ns", 1.0),
         ("baseline: one indexed SQL query", "sql_ns", 1.0),
         ("baseline: the seed (rescan all alerts)", "seed_ns", 1.0),
@@ -413,9 +607,16 @@ def main() -> int:
     finally:
         if database is not None:
             database.drop()
+    kinds = {}
+    if sizes and sizes[-1] <= args.memory_max_n:
+        print(f"bytes per kind at n = {sizes[-1]:,} ...", file=sys.stderr, flush=True)
+        kinds = bytes_per_kind(alerts, results[-1]["bytes_per_alert"])
     print_table(results)
+    if kinds:
+        print_kinds(sizes[-1], kinds)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "book.json").write_text(json.dumps(results, indent=1) + "\n")
+    report = {"sizes": results, "bytes_per_kind": {"n": sizes[-1], **kinds}}
+    (RESULTS / "book.json").write_text(json.dumps(report, indent=1) + "\n")
     if plot(results, RESULTS / "book.png"):
         print(f"\nplot: {RESULTS / 'book.png'}")
     return 0

@@ -30,6 +30,8 @@ from picows import WSListener, WSTransport, WSUpgradeRequest, ws_connect, ws_cre
 from matcher.binance.listener import StreamListener
 from matcher.book import AlertBook
 
+ONCE_LEVEL = (None, None, 0, None, 0, None)  # the book row after (id, symbol, condition, target)
+
 SYMBOLS = [f"B{i:03d}USDT" for i in range(100)]
 ALERTS_PER_SYMBOL = 1000
 FRAMES_PER_CHUNK = 2000
@@ -108,9 +110,9 @@ def quiet_book() -> AlertBook:
     for symbol in SYMBOLS:
         for i in range(ALERTS_PER_SYMBOL // 2):
             alert_id += 1
-            rows.append((alert_id, symbol, "above", 2000.0 + i))
+            rows.append((alert_id, symbol, "above", 2000.0 + i, *ONCE_LEVEL))
             alert_id += 1
-            rows.append((alert_id, symbol, "below", 500.0 - i * 0.1))
+            rows.append((alert_id, symbol, "below", 500.0 - i * 0.1, *ONCE_LEVEL))
     book.load(rows)
     return book
 
@@ -118,7 +120,7 @@ def quiet_book() -> AlertBook:
 class Ticks:
     """What ``Matcher.tick`` does per trade (count, match), and the end of a run."""
 
-    def __init__(self, messages: int, match: Callable[[str, float], object]) -> None:
+    def __init__(self, messages: int, match: Callable[[str, float, int], object]) -> None:
         self.count = 0
         self.started = 0.0
         self._messages = messages
@@ -127,7 +129,7 @@ class Ticks:
 
     def tick(self, symbol: str, price: float) -> None:
         self.count += 1
-        self._match(symbol, price)
+        self._match(symbol, price, 0)
         if self.count >= self._messages:
             if self.count == self._messages:
                 self.done.set_result(time.perf_counter())
@@ -135,7 +137,7 @@ class Ticks:
             self.started = time.perf_counter()
 
 
-async def picows_rate(url: str, messages: int, match: Callable[[str, float], object]) -> float:
+async def picows_rate(url: str, messages: int, match: Callable[[str, float, int], object]) -> float:
     ticks = Ticks(messages, match)
     listener = StreamListener(ticks.tick, lambda _: None, lambda _: None, lambda: None)
     transport, _ = await ws_connect(lambda: listener, url, max_frame_size=1 << 20)
@@ -154,7 +156,7 @@ async def websockets_rate(url: str, messages: int, book: AlertBook) -> float:
             if count == 0:
                 started = time.perf_counter()
             data = loads(message)["data"]
-            match(data["s"], float(data["p"]))
+            match(data["s"], float(data["p"]), data["T"])
             count += 1
             if count == messages:
                 break

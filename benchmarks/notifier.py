@@ -32,9 +32,10 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from benchmarks.smtp_ceiling import ceiling
+from notifier.channels.email import EmailChannel
 from notifier.consumer import Notifier
+from notifier.deliveries import DatabaseDeliveryLog, DeliveryLog, MemoryDeliveryLog
 from notifier.mail import MailRenderer
-from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.db import create_pool
@@ -111,14 +112,13 @@ async def fill_queue(queue: str, first_id: int, count: int) -> None:
             )
 
 
-async def notifier_rate(queue: str, port: int, count: int, sent_log: SentLog) -> float:
+async def notifier_rate(queue: str, port: int, count: int, deliveries: DeliveryLog) -> float:
     """Mails accepted per second, from the notifier's start to the last accept."""
     mailer = SmtpPool(SmtpSettings(host="127.0.0.1", port=port, pool_size=POOL_SIZE))
     notifier = Notifier(
         RabbitSource(RABBITMQ_URL, queue, RETRY_DELAYS, prefetch=200),
-        renderer=MailRenderer(SENDER),
-        mailer=mailer,
-        sent_log=sent_log,
+        channels={"email": EmailChannel(MailRenderer(SENDER), mailer)},
+        deliveries=deliveries,
         retry_delays=RETRY_DELAYS,
     )
     started = time.perf_counter()
@@ -163,9 +163,9 @@ async def run(messages: int, seed_messages: int, database_url: str) -> None:
     await pool.open(wait=True)
     try:
         await fill_queue(queue, 1, messages)
-        with_check = await notifier_rate(queue, port, messages, DatabaseSentLog(pool))
+        with_check = await notifier_rate(queue, port, messages, DatabaseDeliveryLog(pool))
         await fill_queue(queue, messages + 1, messages)
-        without_check = await notifier_rate(queue, port, messages, MemorySentLog())
+        without_check = await notifier_rate(queue, port, messages, MemoryDeliveryLog())
         await fill_queue(queue, 2 * messages + 1, seed_messages)
         seed = await seed_rate(queue, port, seed_messages)
         raw = MailRenderer(SENDER).render(alert(1)).raw

@@ -1,56 +1,38 @@
-"""The alerts change feed (``NOTIFY alerts``, see migrations 0001 and 0003) as book operations.
+"""The alerts change feed (``NOTIFY alerts``, migration 0006): which alerts became live and
+which left.
 
-Two payloads: ``{"op": "insert", "alerts": [{"id", "bucket", "symbol", "condition", "target",
-"state"}]}`` for inserted alerts, and ``{"op": "state", "ids": [...]}`` for alerts that left
-``created`` (triggered or deleted, by anyone)."""
+Two payloads, ids only: ``{"op": "live", "ids": [...]}`` for alerts that became ``created``
+(inserted, or resumed from ``paused``), whose rows the matcher then reads (the rows of a load
+and of a change come from one query), and ``{"op": "state", "ids": [...]}`` for alerts that
+left ``created`` (fired once, paused, expired, deleted; by anyone)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
-from shared.settings import Shard
-
 
 @dataclass(frozen=True, slots=True)
-class Added:
-    alert_id: int
-    symbol: str
-    condition: str
-    target: float
+class Change:
+    """Alerts to read and add (``live``), and alerts to drop (``gone``)."""
+
+    live: list[int]
+    gone: list[int]
 
 
-@dataclass(frozen=True, slots=True)
-class Removed:
-    alert_id: int
-
-
-Change = Added | Removed
-
-
-def changes(payload: str | bytes, shard: Shard) -> Iterator[Change]:
-    """The changes one notification carries for ``shard``: an inserted live alert is Added, any
-    alert whose state is no longer ``created`` is Removed. Applying them to a book is idempotent,
-    so a change already reflected by a load does no harm. Raises ValueError for a payload that is
-    not the trigger's."""
+def change(payload: str | bytes) -> Change:
+    """What one notification says; applying it is idempotent (a change a load already
+    reflects does no harm). Raises ValueError for a payload that is not the trigger's."""
     try:
         message = orjson.loads(payload)
-        if message["op"] == "state":
-            return (Removed(alert_id) for alert_id in message["ids"])
-        entries = message["alerts"]
+        op, ids = message["op"], message["ids"]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"not an alerts notification: {exc}") from None
-    return _inserted(entries, shard)
-
-
-def _inserted(entries: list[dict[str, Any]], shard: Shard) -> Iterator[Change]:
-    for entry in entries:
-        if entry["bucket"] % shard.count != shard.index:
-            continue
-        if entry["state"] == "created":
-            yield Added(entry["id"], entry["symbol"], entry["condition"], float(entry["target"]))
-        else:
-            yield Removed(entry["id"])
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        raise ValueError("not an alerts notification: ids must be a list of integers")
+    if op == "live":
+        return Change(live=ids, gone=[])
+    if op == "state":
+        return Change(live=[], gone=ids)
+    raise ValueError(f"not an alerts notification: unknown op {op!r}")

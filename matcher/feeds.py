@@ -16,6 +16,7 @@ import contextlib
 import math
 import random
 import sys
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -24,7 +25,7 @@ import orjson
 from matcher.figures import FeedFigures
 from shared.version import Version
 
-_END = ("", 0.0)
+_END = ("", 0.0, 0)
 
 
 class TradeSink(Protocol):
@@ -35,8 +36,8 @@ class TradeSink(Protocol):
         """Bumped whenever the book's alerts change: the symbols may have too."""
         ...
 
-    def tick(self, symbol: str, price: float) -> object:
-        """One trade. No I/O, no waiting."""
+    def tick(self, symbol: str, price: float, time_ms: int) -> object:
+        """One trade, at its trade time (epoch milliseconds). No I/O, no waiting."""
         ...
 
     def symbols(self) -> Iterable[str]:
@@ -55,6 +56,14 @@ class TradeSink(Protocol):
         """Returns when the sink takes trades again."""
         ...
 
+    def history_wanted(self) -> dict[str, int]:
+        """Symbols whose percent windows want history, and how many minutes of it."""
+        ...
+
+    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
+        """Minutes of history (minute index, low, high), from 1-minute klines."""
+        ...
+
 
 @runtime_checkable
 class PushFeed(Protocol):
@@ -67,18 +76,25 @@ class PushFeed(Protocol):
     def figures(self) -> FeedFigures: ...
 
 
-Feed = AsyncIterable[tuple[str, float]] | PushFeed
+# A trade: (symbol, price, time in epoch milliseconds).
+Trade = tuple[str, float, int]
+Feed = AsyncIterable[Trade] | PushFeed
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class QueueFeed:
     """Trades pushed by the caller, delivered in order."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Trade] = asyncio.Queue()
         self._delivered = False
 
-    def push(self, symbol: str, price: float) -> None:
-        self._queue.put_nowait((symbol, price))
+    def push(self, symbol: str, price: float, time_ms: int | None = None) -> None:
+        """A trade, at ``time_ms`` (epoch milliseconds; now if not given)."""
+        self._queue.put_nowait((symbol, price, now_ms() if time_ms is None else time_ms))
 
     def close(self) -> None:
         """End the feed once the trades pushed so far are delivered."""
@@ -92,7 +108,7 @@ class QueueFeed:
     def __aiter__(self) -> QueueFeed:
         return self
 
-    async def __anext__(self) -> tuple[str, float]:
+    async def __anext__(self) -> Trade:
         if self._delivered:
             self._queue.task_done()  # the consumer is back for more: the last one is done
             self._delivered = False
@@ -108,15 +124,16 @@ class QueueFeed:
 class ReplayFeed:
     """Trades from a file of Binance trade payloads, one JSON object a line: a raw
     ``trade``/``aggTrade`` event (``{"s": "BTCUSDT", "p": "50000.1", ...}``) or a combined-stream
-    wrapper (``{"stream": ..., "data": {...}}``). Lines that are not trades are counted in
-    ``skipped`` and passed over. ``path`` "-" reads standard input."""
+    wrapper (``{"stream": ..., "data": {...}}``), at its trade time ``T`` (or its event time
+    ``E``, or now when it has neither). Lines that are not trades are counted in ``skipped`` and
+    passed over. ``path`` "-" reads standard input."""
 
     def __init__(self, path: str) -> None:
         self._path = path
         self.replayed = 0
         self.skipped = 0
 
-    async def __aiter__(self) -> AsyncIterator[tuple[str, float]]:
+    async def __aiter__(self) -> AsyncIterator[Trade]:
         chunks = _stdin_chunks() if self._path == "-" else _file_chunks(self._path)
         async for chunk in chunks:
             for line in chunk:
@@ -157,18 +174,21 @@ def _open(path: str) -> BinaryIO:
     return open(path, "rb")
 
 
-def _trade(line: bytes) -> tuple[str, float] | None:
+def _trade(line: bytes) -> Trade | None:
     try:
         event = orjson.loads(line)
         if "data" in event:
             event = event["data"]
         price = float(event["p"])
         symbol = event["s"]
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        time_ms = event.get("T", event.get("E"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
     if not isinstance(symbol, str) or not price > 0:
         return None
-    return symbol, price
+    if not isinstance(time_ms, int) or isinstance(time_ms, bool):
+        time_ms = now_ms()
+    return symbol, price, time_ms
 
 
 class SimulatedFeed:
@@ -208,7 +228,7 @@ class SimulatedFeed:
                     price * (1 + self._random.gauss(0, self._volatility)), self._decimals[symbol]
                 )
                 self._prices[symbol] = price
-                sink.tick(symbol, price)
+                sink.tick(symbol, price, now_ms())
             self.steps += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval)

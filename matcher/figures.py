@@ -27,6 +27,9 @@ class FeedFigures:
     gaps_recovered: int = _figure(
         "counter", "Outages whose missed trades were recovered from klines."
     )
+    histories_filled: int = _figure(
+        "counter", "Symbols whose percent windows got their history from klines."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,13 @@ alert at the price and time of the trade that first crossed it. A random walk se
 records in t trades; a steady trend sets one per trade, so the memory is bounded by the gap's
 trades and is usually far smaller.
 
-Pure: no I/O; the clock is passed in.
+Pure: no I/O, no clock (a trade's time is Binance's ``T``, epoch milliseconds).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 
 
 class _Records:
@@ -28,34 +27,33 @@ class _Records:
     def __init__(self) -> None:
         self.high = -math.inf
         self.low = math.inf
-        self.trades: list[tuple[float, datetime]] = []
+        self.trades: list[tuple[float, int]] = []
 
 
 class GapPrices:
     """Record highs and lows per symbol, from the gap's start until ``crossings`` is read."""
 
-    __slots__ = ("_now", "_symbols")
+    __slots__ = ("_symbols",)
 
-    def __init__(self, now: Callable[[], datetime]) -> None:
-        self._now = now
+    def __init__(self) -> None:
         self._symbols: dict[str, _Records] = {}
 
     def __len__(self) -> int:
         """How many record trades are kept."""
         return sum(len(records.trades) for records in self._symbols.values())
 
-    def see(self, symbol: str, price: float) -> None:
-        """One trade, at the clock's time. O(1); allocates only for a new high or low."""
+    def see(self, symbol: str, price: float, time_ms: int) -> None:
+        """One trade. O(1); allocates only for a new high or low."""
         records = self._symbols.get(symbol)
         if records is None:
             records = self._symbols[symbol] = _Records()
         if price > records.high or price < records.low:
             records.high = max(records.high, price)
             records.low = min(records.low, price)
-            records.trades.append((price, self._now()))
+            records.trades.append((price, time_ms))
 
-    def crossings(self) -> Iterator[tuple[str, float, datetime]]:
-        """Every record trade as ``(symbol, price, at)``, each symbol's in time order."""
+    def crossings(self) -> Iterator[tuple[str, float, int]]:
+        """Every record trade as ``(symbol, price, time_ms)``, each symbol's in time order."""
         for symbol, records in self._symbols.items():
             for price, at in records.trades:
                 yield symbol, price, at

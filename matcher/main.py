@@ -45,7 +45,9 @@ def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) ->
         return SimulatedFeed(), "simulated random walks"
     if choice.replay is not None:
         return ReplayFeed(choice.replay), f"replay {choice.replay}"
-    rest = BinanceRest(settings.binance_rest_url)
+    rest = BinanceRest(
+        settings.binance_rest_url, weight_per_minute=settings.binance_rest_weight_per_minute
+    )
     stack.push_async_callback(rest.close)
     return BinanceFeed(settings.binance_ws_url, rest=rest), f"Binance {settings.binance_ws_url}"
 

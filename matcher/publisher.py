@@ -18,10 +18,13 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/json"
 
 
+Fire = tuple[int, int]  # (alert id, seq)
+
+
 class Publisher(Protocol):
-    async def publish(self, messages: Sequence[AlertMessage]) -> list[int]:
-        """Publish; the alert ids whose messages are safely handed on (confirmed). The others
-        are left for a later try; an exception means none was."""
+    async def publish(self, messages: Sequence[AlertMessage]) -> list[Fire]:
+        """Publish; the fires whose messages are safely handed on (confirmed). The others are
+        left for a later try; an exception means none was."""
         ...
 
 
@@ -55,7 +58,7 @@ class RabbitPublisher:
         if self._connection is not None:
             await self._connection.close()
 
-    async def publish(self, messages: Sequence[AlertMessage]) -> list[int]:
+    async def publish(self, messages: Sequence[AlertMessage]) -> list[Fire]:
         if self._channel is None:
             raise RuntimeError("RabbitPublisher.open() was not awaited")
         channel = await self._channel.get_underlay_channel()
@@ -65,11 +68,11 @@ class RabbitPublisher:
         encoder = self._encoder
         if encoder is None or encoder.channel_number != channel.number:
             encoder = self._encoder = PublishEncoder(channel.number, self._queue, CONTENT_TYPE)
-        # One message per alert, even if a batch names an alert twice (a republish pass can
-        # meet a claim still in flight): a returned message is matched to its publish by id.
-        unique = list({message.alert_id: message for message in messages}.values())
+        # One message per fire, even if a batch names a fire twice (a republish pass can meet
+        # a claim still in flight): a returned message is matched to its publish by id.
+        unique = list({message.fire: message for message in messages}.values())
         outcomes = await publish_batch(
-            channel, encoder, [(str(m.alert_id), m.to_json()) for m in unique]
+            channel, encoder, [(m.message_id, m.to_json()) for m in unique]
         )
         messages = unique
         confirmed = []
@@ -78,7 +81,7 @@ class RabbitPublisher:
             if isinstance(outcome, BaseException):
                 errors.append(outcome)
             else:
-                confirmed.append(message.alert_id)
+                confirmed.append(message.fire)
         if errors:
             log.warning(
                 "publish not confirmed: will retry",

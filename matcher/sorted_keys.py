@@ -108,6 +108,36 @@ class SortedKeys:
         self._len -= len(taken)
         return taken
 
+    def insert_sorted(self, run: list[int]) -> None:
+        """Insert the ascending keys ``run``: each block they fall into takes its share in one
+        sort (linear: two sorted runs merge) and is split if it grew past 2 * block_size.
+        O(b log n + k + b * block_size) for k keys falling into b blocks; a run of neighbours,
+        like the alerts one crossing moves to another index, touches few blocks."""
+        if not run:
+            return
+        blocks, firsts, half = self._blocks, self._firsts, self._block_size
+        self._len += len(run)
+        if not blocks:
+            self._blocks[:] = [run[i : i + half] for i in range(0, len(run), half)]
+            firsts[:] = [block[0] for block in self._blocks]
+            return
+        end = len(run)
+        while end:  # from the last block down, so the indexes of the blocks below stay valid
+            i = max(bisect_right(firsts, run[end - 1]) - 1, 0)
+            start = bisect_left(run, firsts[i], 0, end) if i else 0
+            block = blocks[i]
+            if end - start == 1:
+                insort(block, run[start])
+            else:
+                block += run[start:end]
+                block.sort()
+            firsts[i] = block[0]
+            if len(block) > 2 * half:
+                parts = [block[j : j + half] for j in range(0, len(block), half)]
+                blocks[i : i + 1] = parts
+                firsts[i : i + 1] = [part[0] for part in parts]
+            end = start
+
     def extend_sorted(self, keys: Iterable[int]) -> None:
         """Merge in many keys at once: one sort (linear when both runs are sorted), then blocks
         rebuilt. O(n + m log m) for m new keys; far faster than m calls of ``add``."""

@@ -1,51 +1,111 @@
-"""The matcher's SQL: loading a shard, claiming crossed alerts, and publish bookkeeping."""
+"""The matcher's SQL: reading alerts into the book, claiming fires, recording crossing
+references, expiring alerts, and the publish bookkeeping of fires."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
 
-from matcher.book import AlertBook
 from shared.messages import AlertMessage
+from shared.prices import as_decimal
 from shared.settings import Shard
 from shared.sharding import SHARD_BUCKETS
 
 CHANNEL = "alerts"
 LOAD_BATCH_ROWS = 20_000
+MARK_BATCH = 5_000
+EXPIRE_BATCH = 5_000
 
-# float8 in the database: numeric -> float8 rounds correctly, as Python's float(str) does.
-# The rows come in binary: decoding int8 and float8 from binary costs less than from text.
-LOAD_SHARD = """
-SELECT id, symbol, trigger_condition, target_price::float8
-FROM alerts
+# One alert as the book takes it, for a load and for a change alike (see matcher.book.Row):
+# (id, symbol, condition, target, percent_e4, window_minutes, cooldown_seconds, reference,
+#  fire_count, last_fired_ms). float8 in the database: numeric -> float8 rounds correctly, as
+# Python's float(str) does. The rows come in binary: decoding int8 and float8 from binary
+# costs less than from text.
+BOOK_COLUMNS = """
+    id, symbol, trigger_condition, target_price::float8, (percent * 10000)::int4,
+    CASE time_window WHEN '1m' THEN 1 WHEN '5m' THEN 5 WHEN '15m' THEN 15 WHEN '1h' THEN 60
+                     WHEN '4h' THEN 240 WHEN '1d' THEN 1440 END,
+    coalesce(cooldown_seconds, 0), reference_price::float8, fire_count,
+    (extract(epoch FROM triggered_at) * 1000)::int8
+"""
+LOAD_SHARD = f"""
+SELECT {BOOK_COLUMNS} FROM alerts
 WHERE state = 'created' AND shard_bucket = ANY(%s)
 """
-CLAIMED_COLUMNS = """a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price,
-                     a.triggered_price, a.triggered_at, a.email"""
-# The claim: only alerts still 'created' change, so a concurrent delete, another replica or a
-# restart can never make an alert fire twice; each keeps its own crossing price and time.
-CLAIM = f"""
-UPDATE alerts AS a
-SET state = 'triggered', triggered_price = c.price, triggered_at = c.at
-FROM unnest(%s::bigint[], %s::numeric[], %s::timestamptz[]) AS c(id, price, at)
-WHERE a.id = c.id AND a.state = 'created'
-RETURNING {CLAIMED_COLUMNS}
+# The alerts a 'live' notification names that this shard owns and that are still live.
+SELECT_LIVE = f"""
+SELECT {BOOK_COLUMNS} FROM alerts
+WHERE id = ANY(%s) AND state = 'created' AND shard_bucket = ANY(%s)
 """
-MARK_PUBLISHED = "UPDATE alerts SET published_at = now() WHERE id = ANY(%s)"
-SELECT_UNPUBLISHED = f"""
-SELECT {CLAIMED_COLUMNS}
-FROM alerts AS a
-WHERE a.triggered_at IS NOT NULL AND a.published_at IS NULL
-  AND a.shard_bucket = ANY(%s) AND a.triggered_at < %s AND a.id > %s
-ORDER BY a.id
+
+FIRE_COLUMNS = """id, user_id, symbol, trigger_condition, target_price, price, fired_at,
+                  email, seq, percent, time_window, reference_price, base_price, frequency,
+                  cooldown_seconds, webhook_url, webhook_format, telegram_chat_id"""
+# The claim, one statement for many fires, each at its own price and trade time. An alert
+# fires only if it is still 'created' (a concurrent pause or delete, another replica or a
+# restart can never make it fire twice), its trade came before it expired (the trade's time,
+# not the clock), and for a repeat its cooldown has passed since the previous fire's trade.
+# The fire gets the next seq and a row of its own: (alert, seq) is claimed exactly once.
+CLAIM = f"""
+WITH crossed AS (
+    SELECT * FROM unnest(%s::int8[], %s::numeric[], %s::timestamptz[], %s::numeric[])
+        AS c(id, price, at, base)
+), claimed AS (
+    UPDATE alerts AS a
+    SET state = CASE WHEN a.frequency = 'once' THEN 'triggered' ELSE 'created' END,
+        fire_count = a.fire_count + 1, triggered_price = c.price, triggered_at = c.at
+    FROM crossed AS c
+    WHERE a.id = c.id AND a.state = 'created'
+      AND (a.expires_at IS NULL OR c.at < a.expires_at)
+      AND (a.frequency = 'once' OR a.triggered_at IS NULL
+           OR c.at >= a.triggered_at + make_interval(secs => a.cooldown_seconds))
+    RETURNING a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price,
+              a.triggered_price AS price, a.triggered_at AS fired_at, a.email,
+              a.fire_count AS seq, a.percent, a.time_window, a.reference_price,
+              c.base AS base_price, a.frequency, a.cooldown_seconds, a.webhook_url,
+              a.webhook_format, a.telegram_chat_id, a.shard_bucket
+), fired AS (
+    INSERT INTO alert_fires (alert_id, seq, price, fired_at, base_price, shard_bucket)
+    SELECT id, seq, price, fired_at, base_price, shard_bucket FROM claimed
+)
+SELECT {FIRE_COLUMNS} FROM claimed
+"""
+MARK_PUBLISHED = """
+UPDATE alert_fires AS f SET published_at = now()
+FROM unnest(%s::int8[], %s::int4[]) AS p(alert_id, seq)
+WHERE f.alert_id = p.alert_id AND f.seq = p.seq AND f.published_at IS NULL
+"""
+SELECT_UNPUBLISHED = """
+SELECT a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price, f.price, f.fired_at,
+       a.email, f.seq, a.percent, a.time_window, a.reference_price, f.base_price, a.frequency,
+       a.cooldown_seconds, a.webhook_url, a.webhook_format, a.telegram_chat_id
+FROM alert_fires AS f JOIN alerts AS a ON a.id = f.alert_id
+WHERE f.published_at IS NULL AND f.shard_bucket = ANY(%s) AND f.claimed_at < %s
+  AND (f.alert_id, f.seq) > (%s, %s)
+ORDER BY f.alert_id, f.seq
 LIMIT %s
+"""
+# Recorded once: a reference already there is never replaced.
+RECORD_REFERENCES = """
+UPDATE alerts AS a SET reference_price = r.reference
+FROM unnest(%s::int8[], %s::numeric[]) AS r(id, reference)
+WHERE a.id = r.id AND a.reference_price IS NULL AND a.trigger_condition = 'crossing'
+"""
+EXPIRE = """
+UPDATE alerts SET state = 'expired', expired_at = now(), paused_at = NULL
+WHERE id IN (
+    SELECT id FROM alerts
+    WHERE shard_bucket = ANY(%s) AND state IN ('created', 'paused')
+      AND expires_at IS NOT NULL AND expires_at <= now()
+    LIMIT %s
+)
 """
 
 
@@ -54,10 +114,10 @@ def owned_buckets(shard: Shard) -> list[int]:
 
 
 async def load_shard(
-    conn: AsyncConnection[Any], book: AlertBook, shard: Shard
+    conn: AsyncConnection[Any], load: Callable[[Sequence[Any]], int], shard: Shard
 ) -> tuple[int, float]:
-    """Stream the shard's live alerts into ``book`` through a server-side cursor; returns how
-    many and how many seconds it took."""
+    """Stream the shard's live alerts into ``load`` (a book's) through a server-side cursor;
+    returns how many and how many seconds it took."""
     started = time.perf_counter()
     count = 0
     async with conn.transaction():
@@ -71,7 +131,7 @@ async def load_shard(
             while rows := await fetch:
                 fetch = asyncio.ensure_future(cursor.fetchmany(LOAD_BATCH_ROWS))
                 await asyncio.sleep(0)  # let the FETCH be sent
-                count += book.load(rows)
+                count += load(rows)
         finally:
             if not fetch.done():
                 fetch.cancel()
@@ -81,32 +141,70 @@ async def load_shard(
     return count, time.perf_counter() - started
 
 
+async def live_rows(
+    conn: AsyncConnection[Any], alert_ids: Sequence[int], shard: Shard
+) -> list[tuple[Any, ...]]:
+    """The book rows of these alerts, for those of this shard that are still live."""
+    cursor = conn.cursor(binary=True)
+    await cursor.execute(SELECT_LIVE, (list(alert_ids), owned_buckets(shard)))
+    return await cursor.fetchall()
+
+
 async def claim(
     conn: AsyncConnection[Any],
     alert_ids: Sequence[int],
     prices: Sequence[Decimal],
     times: Sequence[datetime],
+    bases: Sequence[Decimal | None],
 ) -> list[AlertMessage]:
-    """Mark these alerts triggered, each at its own price and time; the messages of those that
-    were still live (a deleted or already claimed alert is simply not returned)."""
-    cursor = await conn.execute(CLAIM, (list(alert_ids), list(prices), list(times)))
+    """Claim a fire of each of these alerts, each at its own price and trade time (and, for a
+    percent move, the window's low or high it was measured from); the messages of the fires
+    that were claimed. An alert no longer live, expired at the trade, or in its cooldown is
+    simply not returned."""
+    cursor = await conn.execute(CLAIM, (list(alert_ids), list(prices), list(times), list(bases)))
     return [AlertMessage.from_claim(*row) for row in await cursor.fetchall()]
 
 
-async def mark_published(conn: AsyncConnection[Any], alert_ids: Sequence[int]) -> None:
-    await conn.execute(MARK_PUBLISHED, (list(alert_ids),))
+async def mark_published(conn: AsyncConnection[Any], fires: Iterable[tuple[int, int]]) -> None:
+    """Record that RabbitMQ confirmed these (alert, seq) fires."""
+    alert_ids, seqs = _columns(fires)
+    await conn.execute(MARK_PUBLISHED, (alert_ids, seqs))
 
 
 async def unpublished(
     conn: AsyncConnection[Any],
     shard: Shard,
     *,
-    triggered_before: datetime,
-    after_id: int = 0,
+    claimed_before: datetime,
+    after: tuple[int, int] = (0, 0),
     limit: int = 5000,
 ) -> list[AlertMessage]:
-    """Claimed alerts of this shard that RabbitMQ never confirmed, oldest id first."""
+    """Fires of this shard that RabbitMQ never confirmed, in (alert, seq) order."""
     cursor = await conn.execute(
-        SELECT_UNPUBLISHED, (owned_buckets(shard), triggered_before, after_id, limit)
+        SELECT_UNPUBLISHED, (owned_buckets(shard), claimed_before, after[0], after[1], limit)
     )
     return [AlertMessage.from_claim(*row) for row in await cursor.fetchall()]
+
+
+async def record_references(
+    conn: AsyncConnection[Any], references: Sequence[tuple[int, float]]
+) -> None:
+    """The reference prices the book decided for crossing alerts; one already recorded stays."""
+    alert_ids = [alert_id for alert_id, _ in references]
+    prices = [as_decimal(price) for _, price in references]
+    await conn.execute(RECORD_REFERENCES, (alert_ids, prices))
+
+
+async def expire(conn: AsyncConnection[Any], shard: Shard) -> int:
+    """Mark this shard's alerts whose time is up 'expired'; how many (at most a batch)."""
+    cursor = await conn.execute(EXPIRE, (owned_buckets(shard), EXPIRE_BATCH))
+    return cursor.rowcount
+
+
+def _columns(fires: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    alert_ids: list[int] = []
+    seqs: list[int] = []
+    for alert_id, seq in fires:
+        alert_ids.append(alert_id)
+        seqs.append(seq)
+    return alert_ids, seqs

@@ -1,21 +1,24 @@
-"""The notifier: alert messages from RabbitMQ to the SMTP server, each acked only once its fate
-is sealed (mail accepted, retry scheduled, or parked).
+"""The notifier: fire messages from RabbitMQ to each of their channels (email, webhook,
+Telegram), each message acked only once the fate of every channel is sealed: accepted, a retry
+scheduled, or parked.
 
-Each delivery is handled in a task of the notifier's own (the prefetch limit bounds how many),
-and the SMTP pool bounds how many sends run at once. A transient failure goes to the delay
-queue of its attempt (``shared.rabbit``) and comes back when its TTL expires: nothing sleeps in
-the consumer and nothing is requeued in a loop. A message that can never be mailed goes to the
-parking queue with the reason in its headers.
+Each channel of a fire is one delivery, sent concurrently with the others and retried or
+parked on its own: a failing channel is republished as a copy of the message naming that
+channel alone (``x-pricealert-channel``) to the delay queue of its attempt, or to the parking
+queue with the reason, so a webhook that is down never holds back the email, and a retry sends
+only that channel again. Nothing sleeps in the consumer and nothing is requeued in a loop. The
+outcome of every delivery is written to PostgreSQL (``notifier.deliveries``), where the events
+list reads it, and where a channel already ``sent`` is never sent again.
 
-No second mail when a server restarts:
+No second send when a server restarts:
 
 - When the channel closes (a broker restart, a cut connection), aiormq cancels the callback
   tasks of every unacked delivery. The handling is not that task: it is shielded from it, so a
-  mail the server accepted is always recorded; only its ack fails, and the redelivery finds
-  the record. A delivery whose channel is already gone before its mail is sent is left alone:
-  the redelivery sends it.
-- A redelivery that arrives while this process still handles the first delivery of the same
-  alert waits for it, then finds the record.
+  send the channel accepted is always recorded; only the ack fails, and the redelivery finds
+  the record. A delivery whose channel is already gone before it is sent is left alone: the
+  redelivery sends it.
+- A redelivery that arrives while this process still handles the same fire and channel waits
+  for it, then finds the record.
 - While PostgreSQL is away, the duplicate check and the record are retried, the message held
   unacked, rather than sending without a check or acking without a record.
 """
@@ -25,16 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
-from notifier.mail import Mail, MailRenderer, MalformedAlert
-from notifier.metrics import OUTCOMES, NotifierMetrics
-from notifier.sent_log import SentLog
-from notifier.smtp import PermanentSendError, TransientSendError
-from notifier.sources import Delivery, MessageSource
+from notifier.channels import Channel
+from notifier.deliveries import DeliveryLog, Fire, Outcome, Status
+from notifier.errors import PermanentSendError, TransientSendError
+from notifier.metrics import NotifierMetrics
+from notifier.sources import WRITE_TIMEOUT_SECONDS, Delivery, Headers, MessageSource
 from shared.backoff import full_jitter
 from shared.messages import AlertMessage
 from shared.version import Version
@@ -43,18 +47,30 @@ log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-pricealert-attempt"  # 1 for the first delivery, absent means 1
 REASON_HEADER = "x-pricealert-reason"
+CHANNEL_HEADER = "x-pricealert-channel"  # a copy for one channel: its retry, or its parking
 SUMMARY_EVERY_SECONDS = 60.0
 DATABASE_RETRY_BASE_SECONDS = 0.1
 DATABASE_RETRY_CAP_SECONDS = 1.0
-# After stop, how long a sent mail's record may still be retried before the process gives up
-# on it (and a redelivery of that message would mail again).
+# After stop, how long a send's record may still be retried before the process gives up on it
+# (and a redelivery of that message would send again).
 RECORD_GRACE_SECONDS = 10.0
+MAX_WAIT = 86_400  # the longest Retry-After honoured, in seconds
 
 
-class Mailer(Protocol):
-    async def send(self, mail: Mail) -> None:
-        """Returns once accepted; raises TransientSendError or PermanentSendError."""
-        ...
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    delay: float
+    attempt: int  # the attempt the retry will be
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Park:
+    reason: str
+
+
+_DONE = "done"  # sent now, or already sent before
+_Result = str | _Retry | _Park | None  # None: leave the message for a redelivery
 
 
 class Notifier:
@@ -62,26 +78,25 @@ class Notifier:
         self,
         source: MessageSource,
         *,
-        renderer: MailRenderer,
-        mailer: Mailer,
-        sent_log: SentLog,
+        channels: Mapping[str, Channel],
+        deliveries: DeliveryLog,
         retry_delays: Sequence[float],
         metrics: NotifierMetrics | None = None,
     ) -> None:
         self._source = source
-        self._renderer = renderer
-        self._mailer = mailer
-        self._sent_log = sent_log
+        self._channels = dict(channels)
+        self._deliveries = deliveries
         self._retry_delays = tuple(retry_delays)
         self.metrics = metrics or NotifierMetrics()
         self.ready = asyncio.Event()
-        self.progress = Version()  # bumped after every message settled
+        self.progress = Version()  # bumped after every message handled
         self._stopping = asyncio.Event()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._work: set[asyncio.Task[None]] = set()  # deliveries being handled
-        self._in_hand: dict[int, asyncio.Future[None]] = {}  # alert id -> its handling's end
+        # (fire, channel) -> the end of its handling in this process
+        self._in_hand: dict[tuple[Fire, str], asyncio.Future[None]] = {}
 
     def stop(self) -> None:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
@@ -102,7 +117,7 @@ class Notifier:
                 summary.cancel()
         finally:
             await self._source.close()
-        log.info("notifier stopped", extra=self._counts())
+        log.info("notifier stopped", extra=self.metrics.totals())
 
     async def _on_message(self, message: Delivery) -> None:
         if self._stopping.is_set():
@@ -118,11 +133,8 @@ class Notifier:
         self._idle.clear()
         self.metrics.in_flight.inc()
         try:
-            outcome = await self._handle(message)
-            if outcome is not None:
-                self.metrics.count(outcome)
+            if await self._handle(message):
                 await self._ack(message)
-            self.progress.bump()
         except Exception as exc:
             # Publishing a retry or parking failed (RabbitMQ went away): the broker redelivers.
             log.warning(
@@ -134,165 +146,222 @@ class Notifier:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+            self.progress.bump()
 
     async def _ack(self, message: Delivery) -> None:
         try:
-            await message.ack()
+            await asyncio.wait_for(message.ack(), WRITE_TIMEOUT_SECONDS)
         except Exception as exc:
-            # The channel closed after the outcome was sealed: the redelivery is recognised.
+            # The channel closed after every outcome was sealed: the redelivery is recognised.
             log.info(
                 "ack lost with the channel: the redelivery will be recognised",
                 extra={"message_id": message.message_id, "error": repr(exc)},
             )
 
-    async def _handle(self, message: Delivery) -> str | None:
-        """Deal with one delivery; the outcome to count, or None when it is left for a
-        redelivery. Raises only when RabbitMQ fails us."""
+    async def _handle(self, message: Delivery) -> bool:
+        """Deliver every channel the message names (or the one its copy is for) and schedule
+        what failed; whether the message may be acked. Raises only when RabbitMQ fails us."""
         try:
             alert = AlertMessage.from_json(message.body)
-            mail = self._renderer.render(alert)
-        except (ValueError, MalformedAlert) as exc:
-            await self._park(message, f"malformed: {exc}")
-            return "parked_malformed"
-        async with self._only_delivery_of(alert.alert_id):
-            sent = await self._was_sent(alert.alert_id)
+        except ValueError as exc:
+            await self._source.park(message, _parking_headers(message, f"malformed: {exc}"))
+            self.metrics.count("parked_malformed", "-")
+            log.warning("malformed message parked", extra={"error": str(exc)})
+            return True
+        only = (message.headers or {}).get(CHANNEL_HEADER)
+        names = [only] if isinstance(only, str) else list(alert.channels)
+        results = await asyncio.gather(*(self._deliver(message, alert, name) for name in names))
+        if any(result is None for result in results):
+            return False  # some channel waits for the redelivery; the others are recorded
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, _Retry):
+                retry = {
+                    ATTEMPT_HEADER: result.attempt,
+                    REASON_HEADER: result.error[:1000],
+                    CHANNEL_HEADER: name,
+                }
+                await self._source.retry(message, result.delay, retry)
+            elif isinstance(result, _Park):
+                parking = {**_parking_headers(message, result.reason), CHANNEL_HEADER: name}
+                await self._source.park(message, parking)
+        return True
+
+    async def _deliver(self, message: Delivery, alert: AlertMessage, name: str) -> _Result:
+        fire, attempt = alert.fire, _attempt(message)
+        channel = self._channels.get(name)
+        if channel is None:
+            reason = f"no {name} channel is configured on this notifier"
+            return await self._give_up(fire, name, attempt, reason, "parked_permanent")
+        async with self._only_delivery_of(fire, name):
+            sent = await self._was_sent(fire, name)
             if sent is None:
                 return None
             if sent:
-                log.info("duplicate message: already mailed", extra={"alert_id": alert.alert_id})
-                return "duplicate"
+                self.metrics.count("duplicate", name)
+                log.info("already delivered", extra={"fire": alert.message_id, "channel": name})
+                return _DONE
             if not self._source.still_held(message):
                 return None  # its channel closed: the redelivery will send it
             started = time.perf_counter()
             try:
-                await self._mailer.send(mail)
+                await channel.deliver(alert)
             except PermanentSendError as exc:
-                await self._park(message, f"permanent: {exc}")
-                log.warning(
-                    "mail refused for good", extra={"alert_id": alert.alert_id, "error": str(exc)}
-                )
-                return "parked_permanent"
+                return await self._give_up(fire, name, attempt, str(exc), "parked_permanent")
             except TransientSendError as exc:
-                return await self._retry_or_park(message, alert.alert_id, str(exc))
-            self.metrics.send_seconds.observe(time.perf_counter() - started)
-            await self._record_sent(alert.alert_id)
-            return "sent"
+                return await self._later(fire, name, attempt, str(exc), exc.retry_after)
+            except Exception as exc:  # a fault of ours in a channel: logged, and tried again
+                log.exception("channel failed", extra={"fire": alert.message_id, "channel": name})
+                return await self._later(fire, name, attempt, repr(exc), None)
+            self.metrics.send_seconds.labels(name).observe(time.perf_counter() - started)
+            await self._record_sent(fire, name, attempt)
+            self.metrics.count("sent", name)
+            return _DONE
 
-    @contextlib.asynccontextmanager
-    async def _only_delivery_of(self, alert_id: int) -> AsyncIterator[None]:
-        """One delivery of an alert at a time in this process: a redelivery that arrives while
-        the first is still being handled (a channel closed mid-send) waits for its end."""
-        while (earlier := self._in_hand.get(alert_id)) is not None:
-            await earlier
-        done = asyncio.get_running_loop().create_future()
-        self._in_hand[alert_id] = done
-        try:
-            yield
-        finally:
-            del self._in_hand[alert_id]
-            done.set_result(None)
-
-    async def _retry_or_park(self, message: Delivery, alert_id: int, error: str) -> str:
-        attempt = _attempt(message)
+    async def _later(
+        self, fire: Fire, name: str, attempt: int, error: str, retry_after: float | None
+    ) -> _Result:
         if attempt > len(self._retry_delays):
-            await self._park(message, f"gave up after {attempt} tries: {error}")
-            log.warning(
-                "mail given up", extra={"alert_id": alert_id, "tries": attempt, "error": error}
-            )
-            return "parked_exhausted"
-        await self._source.retry(
-            message,
-            self._retry_delays[attempt - 1],
-            {ATTEMPT_HEADER: attempt + 1, REASON_HEADER: error},
-        )
+            reason = f"gave up after {attempt} tries: {error}"
+            return await self._give_up(fire, name, attempt, reason, "parked_exhausted")
+        delay = self._retry_delay(attempt, retry_after)
+        await self._note(fire, name, "retrying", attempt, error)
+        self.metrics.count("retried", name)
         log.info(
-            "mail failed: will retry",
+            "delivery failed: will retry",
             extra={
-                "alert_id": alert_id,
+                "fire": _text(fire),
+                "channel": name,
                 "try": attempt,
-                "retry_in_s": self._retry_delays[attempt - 1],
+                "retry_in_s": delay,
                 "error": error,
             },
         )
-        return "retried"
+        return _Retry(delay, attempt + 1, error)
 
-    async def _park(self, message: Delivery, reason: str) -> None:
-        await self._source.park(
-            message,
-            {
-                REASON_HEADER: reason[:1000],
-                ATTEMPT_HEADER: _attempt(message),
-                "x-pricealert-parked-at": datetime.now(UTC).isoformat(),
-            },
+    async def _give_up(
+        self, fire: Fire, name: str, attempt: int, reason: str, outcome: str
+    ) -> _Result:
+        await self._note(fire, name, "parked", attempt, reason)
+        self.metrics.count(outcome, name)
+        log.warning(
+            "delivery given up", extra={"fire": _text(fire), "channel": name, "reason": reason}
         )
+        return _Park(reason)
 
-    async def _was_sent(self, alert_id: int) -> bool | None:
-        """Whether this alert was mailed already, asking again while the database is away;
-        None if the notifier stops before it answers (the message is left unacked)."""
+    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
+        """The delay of this attempt; if the server asked for a longer wait, the shortest
+        configured delay that is as long, or else its wait in whole seconds (a delay queue of
+        its own), at most a day."""
+        delay = self._retry_delays[attempt - 1]
+        if retry_after is not None and retry_after > delay:
+            longer = [d for d in self._retry_delays if d >= retry_after]
+            delay = min(longer) if longer else float(min(math.ceil(retry_after), MAX_WAIT))
+        return delay
+
+    @contextlib.asynccontextmanager
+    async def _only_delivery_of(self, fire: Fire, name: str) -> AsyncIterator[None]:
+        """One delivery of a fire's channel at a time in this process: a redelivery that
+        arrives while the first is still being handled (a channel closed mid-send) waits."""
+        key = (fire, name)
+        while (earlier := self._in_hand.get(key)) is not None:
+            await earlier
+        done = asyncio.get_running_loop().create_future()
+        self._in_hand[key] = done
+        try:
+            yield
+        finally:
+            del self._in_hand[key]
+            done.set_result(None)
+
+    async def _was_sent(self, fire: Fire, name: str) -> bool | None:
+        """Whether this channel of this fire was delivered already, asking again while the
+        database is away; None if the notifier stops before it answers (left unacked)."""
         failures = 0
         while True:
             try:
-                return await self._sent_log.was_sent(alert_id)
+                return await self._deliveries.was_sent(fire, name)
             except Exception as exc:
                 failures += 1
                 if failures == 1:
                     log.warning(
                         "duplicate check failed: holding the message until the database answers",
-                        extra={"alert_id": alert_id, "error": repr(exc)},
+                        extra={"fire": _text(fire), "channel": name, "error": repr(exc)},
                     )
                 if self._stopping.is_set():
                     return None
-                await self._until_database(failures, self._stopping)
+                await self._until_database(failures)
 
-    async def _record_sent(self, alert_id: int) -> None:
-        """Record the accepted mail, trying again while the database is away: the message is
+    async def _record_sent(self, fire: Fire, name: str, attempt: int) -> None:
+        """Record the accepted send, trying again while the database is away: the message is
         acked only after, so a redelivery finds the record. After ``stop`` it gives up past
         ``RECORD_GRACE_SECONDS``, and says so."""
         failures = 0
         give_up_at: float | None = None
         while True:
             try:
-                await self._sent_log.record(alert_id)
+                await self._deliveries.record(Outcome(fire, name, "sent", attempt))
                 return
             except Exception as exc:
                 failures += 1
                 if failures == 1:
                     log.warning(
-                        "could not record a sent mail: trying again before acking",
-                        extra={"alert_id": alert_id, "error": repr(exc)},
+                        "could not record a delivery: trying again before acking",
+                        extra={"fire": _text(fire), "channel": name, "error": repr(exc)},
                     )
                 if self._stopping.is_set():
                     now = time.monotonic()
                     give_up_at = give_up_at or now + RECORD_GRACE_SECONDS
                     if now >= give_up_at:
                         log.error(
-                            "a sent mail was not recorded: were its message delivered again,"
-                            " it would be mailed again",
-                            extra={"alert_id": alert_id, "error": repr(exc)},
+                            "a delivery was not recorded: were its message delivered again,"
+                            " it would be sent again",
+                            extra={"fire": _text(fire), "channel": name, "error": repr(exc)},
                         )
                         return
-                await self._until_database(failures, self._stopping)
+                await self._until_database(failures)
 
-    async def _until_database(self, failures: int, unless: asyncio.Event) -> None:
-        """A short backoff, then until the database is believed back (or ``unless`` is set)."""
+    async def _note(self, fire: Fire, name: str, status: Status, attempt: int, error: str) -> None:
+        """A failed delivery's state, for the events list: best effort, never holds the
+        message (the retry or the parking queue has it already)."""
+        try:
+            await self._deliveries.record(Outcome(fire, name, status, attempt, error))
+        except Exception as exc:
+            log.warning(
+                "could not record a delivery's failure",
+                extra={"fire": _text(fire), "channel": name, "status": status, "error": repr(exc)},
+            )
+
+    async def _until_database(self, failures: int) -> None:
+        """A short backoff, then until the database is believed back (or the notifier stops)."""
         await asyncio.sleep(
             full_jitter(failures, base=DATABASE_RETRY_BASE_SECONDS, cap=DATABASE_RETRY_CAP_SECONDS)
         )
-        back = asyncio.ensure_future(self._sent_log.until_available())
-        given_up = asyncio.ensure_future(unless.wait())
-        await asyncio.wait({back, given_up}, return_when=asyncio.FIRST_COMPLETED)
+        back = asyncio.ensure_future(self._deliveries.until_available())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({back, stopping}, return_when=asyncio.FIRST_COMPLETED)
         back.cancel()
-        given_up.cancel()
+        stopping.cancel()
 
     async def _log_summaries(self) -> None:
         while True:
             await asyncio.sleep(SUMMARY_EVERY_SECONDS)
-            log.info("notifier summary", extra={**self._counts(), "in_flight": self._in_flight})
-
-    def _counts(self) -> dict[str, int]:
-        return {outcome: int(self.metrics.value(outcome)) for outcome in OUTCOMES}
+            log.info(
+                "notifier summary", extra={**self.metrics.totals(), "in_flight": self._in_flight}
+            )
 
 
 def _attempt(message: Delivery) -> int:
     value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
     return value if isinstance(value, int) and value >= 1 else 1
+
+
+def _parking_headers(message: Delivery, reason: str) -> Headers:
+    return {
+        REASON_HEADER: reason[:1000],
+        ATTEMPT_HEADER: _attempt(message),
+        "x-pricealert-parked-at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _text(fire: Fire) -> str:
+    return f"{fire[0]}:{fire[1]}"

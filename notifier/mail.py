@@ -1,10 +1,13 @@
 """The email for a fired alert: subject, text and HTML parts, rendered from template files.
 
 The templates are ``subject.txt``, ``body.txt`` and ``body.html`` in ``notifier/templates`` (or
-in the folder ``NOTIFIER_TEMPLATES`` names), in ``string.Template`` syntax with these fields:
-``$symbol``, ``$condition`` (above/below), ``$comparison`` (at or above/at or below),
-``$target``, ``$price`` (grouped, at least two decimals), ``$triggered_at`` (UTC) and
-``$alert_id``. Values are HTML-escaped in the HTML part.
+in the folder ``NOTIFIER_TEMPLATES`` names), in ``string.Template`` syntax with these fields
+(``notifier.wording`` writes them for every kind): ``$headline`` ("ETHUSDT rose 5.2% within
+1 hour, to 2,630.10"), ``$alert_condition`` ("at or above 50,000.00", "a rise of 5% within
+1 hour"), ``$next_fire`` (whether and when it can fire again), ``$symbol``, ``$condition``
+(the kind: above, below, crossing, up_pct, down_pct), ``$comparison``, ``$target`` (empty for a
+percent move), ``$price`` (grouped, at least two decimals), ``$triggered_at`` (UTC),
+``$alert_id`` and ``$seq`` (the fire's number). Values are HTML-escaped in the HTML part.
 
 The MIME text is written directly rather than through ``email.message.EmailMessage``, which
 costs about ten times as much per mail; its shape is checked by parsing it back with the
@@ -17,23 +20,18 @@ import base64
 import html
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from email.header import Header
 from email.utils import formatdate
 from importlib import resources
 from pathlib import Path
 from string import Template
 
+from notifier.wording import MalformedAlert, describe
 from shared.errors import SettingsError
 from shared.messages import AlertMessage
 
 _TEMPLATE_FILES = ("subject.txt", "body.txt", "body.html")
 _MAX_LINE = 998  # RFC 5322: longer lines need an encoding
-
-
-class MalformedAlert(ValueError):
-    """The message cannot become an email (bad price, time, address): park it, never retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +52,8 @@ class MailRenderer:
         self._html = Template(texts["body.html"])
 
     def render(self, message: AlertMessage) -> Mail:
-        recipient = message.email
-        if "@" not in recipient:
+        recipient = message.channels.get("email", message.email)
+        if not isinstance(recipient, str) or "@" not in recipient:
             raise MalformedAlert(f"not an email address: {recipient!r}")
         _check_header_value("email", recipient)
         fields = _fields(message)
@@ -69,9 +67,10 @@ class MailRenderer:
             f"To: {recipient}",
             f"Subject: {_encode_header(subject)}",
             f"Date: {formatdate(usegmt=True)}",
-            # One id per alert: a mail sent twice is recognisable as the same mail downstream.
-            f"Message-ID: <alert-{message.alert_id}@{self._domain}>",
+            # One id per fire: a mail sent twice is recognisable as the same mail downstream.
+            f"Message-ID: <alert-{message.alert_id}-{message.seq}@{self._domain}>",
             f"X-Pricealert-Alert-Id: {message.alert_id}",
+            f"X-Pricealert-Fire: {message.alert_id}:{message.seq}",
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
             "",
@@ -86,34 +85,20 @@ class MailRenderer:
 
 
 def _fields(message: AlertMessage) -> dict[str, str]:
-    try:
-        target = Decimal(message.target_price)
-        price = Decimal(message.triggered_price)
-        at = datetime.fromisoformat(message.triggered_at)
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise MalformedAlert(f"alert {message.alert_id}: {exc}") from None
-    if message.trigger_condition not in ("above", "below"):
-        raise MalformedAlert(f"unknown trigger condition {message.trigger_condition!r}")
+    words = describe(message)
     return {
+        "headline": words.headline,
+        "alert_condition": words.condition,
+        "next_fire": words.next_fire,
         "symbol": message.symbol,
         "condition": message.trigger_condition,
-        "comparison": f"at or {message.trigger_condition}",
-        "target": format_price(target),
-        "price": format_price(price),
-        "triggered_at": at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "comparison": words.comparison,
+        "target": words.target,
+        "price": words.price,
+        "triggered_at": words.triggered_at,
         "alert_id": str(message.alert_id),
+        "seq": str(message.seq),
     }
-
-
-def format_price(value: Decimal) -> str:
-    """Grouped thousands, at least two decimals, never fewer than the price has:
-    50000 -> 50,000.00; 0.00000123 -> 0.00000123."""
-    if not value.is_finite():
-        raise MalformedAlert(f"not a finite price: {value}")
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
-    places = max(2, -exponent)
-    return f"{value:,.{places}f}"
 
 
 def _part(content_type: str, body: str) -> list[str]:

@@ -6,18 +6,23 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 
-from notifier.consumer import Mailer, Notifier
+from notifier.channels import Channel
+from notifier.channels.email import EmailChannel, Mailer
+from notifier.channels.telegram import TelegramChannel
+from notifier.channels.webhook import WebhookChannel, WebhookSecrets
+from notifier.consumer import Notifier
+from notifier.deliveries import DatabaseDeliveryLog, DeliveryLog, MemoryDeliveryLog
 from notifier.mail import MailRenderer
-from notifier.sent_log import DatabaseSentLog, MemorySentLog, SentLog
 from notifier.smtp import SmtpPool
 from notifier.sources import MessageSource, RabbitSource
+from notifier.webhook_secrets import DatabaseWebhookSecrets, NoWebhookSecrets
 from shared.db import create_pool
 from shared.running import serve_metrics, stop_on_signals
 from shared.settings import Settings
 
 log = logging.getLogger("pricealert.notifier")
 
-SENT_LOG_CONNECTIONS = 3
+DATABASE_CONNECTIONS = 3
 
 
 async def build_notifier(
@@ -28,21 +33,42 @@ async def build_notifier(
     mailer: Mailer | None = None,
 ) -> Notifier:
     """A notifier for ``settings``: RabbitMQ and SMTP unless ``source`` or ``mailer`` stand in
-    for them. Everything it opens is closed by ``stack``, also when a later step fails."""
-    renderer = MailRenderer(settings.smtp.sender, settings.notifier_templates)
-    if mailer is None:
-        smtp = SmtpPool(settings.smtp)
-        stack.push_async_callback(smtp.close)
-        mailer = smtp
-    sent_log: SentLog
+    for them; a Telegram channel when ``TELEGRAM_BOT_TOKEN`` is set. Everything it opens is
+    closed by ``stack``, also when a later step fails."""
+    deliveries: DeliveryLog
+    secrets: WebhookSecrets
     if settings.database_url:
-        pool = create_pool(settings.database_url, size=SENT_LOG_CONNECTIONS, name="notifier")
+        pool = create_pool(settings.database_url, size=DATABASE_CONNECTIONS, name="notifier")
         await pool.open()
         stack.push_async_callback(pool.close)
-        sent_log = DatabaseSentLog(pool)
+        deliveries = DatabaseDeliveryLog(pool)
+        secrets = DatabaseWebhookSecrets(pool)
     else:
-        log.warning("no DATABASE_URL: duplicate mails are caught within this process only")
-        sent_log = MemorySentLog()
+        log.warning("no DATABASE_URL: duplicates are caught within this process only")
+        deliveries = MemoryDeliveryLog()
+        secrets = NoWebhookSecrets()
+    channels: list[Channel] = [
+        EmailChannel(
+            MailRenderer(settings.smtp.sender, settings.notifier_templates),
+            mailer or SmtpPool(settings.smtp),
+        ),
+        WebhookChannel(
+            secrets,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private,
+        ),
+    ]
+    if settings.telegram_bot_token:
+        channels.append(
+            TelegramChannel(
+                settings.telegram_api_url,
+                settings.telegram_bot_token,
+                max_per_second=settings.telegram_max_per_second,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            )
+        )
+    for channel in channels:
+        stack.push_async_callback(channel.close)
     if source is None:
         source = RabbitSource(
             settings.rabbitmq_url,
@@ -52,9 +78,8 @@ async def build_notifier(
         )
     return Notifier(
         source,
-        renderer=renderer,
-        mailer=mailer,
-        sent_log=sent_log,
+        channels={channel.name: channel for channel in channels},
+        deliveries=deliveries,
         retry_delays=settings.notifier_retry_delays,
     )
 
@@ -73,6 +98,8 @@ async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
                 "smtp_tls": smtp.tls,
                 "smtp_connections": smtp.pool_size,
                 "sender": smtp.sender,
+                "telegram": bool(settings.telegram_bot_token),
+                "webhook_allow_private": settings.webhook_allow_private,
             },
         )
         await notifier.run()

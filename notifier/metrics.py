@@ -1,15 +1,16 @@
-"""The notifier's Prometheus metrics: every outcome counted, send latency, work in flight."""
+"""The notifier's Prometheus metrics: every delivery's outcome by channel, send latency by
+channel, messages in flight."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+CHANNELS = ("email", "webhook", "telegram")
 OUTCOMES = (
-    "sent",  # the SMTP server accepted the mail
-    "duplicate",  # already sent for this alert: acked without a mail
+    "sent",  # the channel accepted it
+    "duplicate",  # already delivered: not sent again
     "retried",  # a transient failure: sent to a delay queue for another try
-    "parked_permanent",  # refused with 5xx for this recipient or message
-    "parked_malformed",  # not an alert message, or one that cannot become a mail
+    "parked_permanent",  # refused for good (a 5xx for the recipient, a 4xx of a webhook, ...)
     "parked_exhausted",  # still failing after the last retry
 )
 _SEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -20,17 +21,24 @@ class NotifierMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.messages = Counter(
-            "pricealert_notifier_messages",
-            "Alert messages handled, by outcome.",
-            ["outcome"],
+        self.deliveries = Counter(
+            "pricealert_notifier_deliveries",
+            "Deliveries of one channel of one fire, by channel and outcome.",
+            ["channel", "outcome"],
             registry=self.registry,
         )
-        for outcome in OUTCOMES:
-            self.messages.labels(outcome)  # every series exists from the start, at 0
+        for channel in CHANNELS:
+            for outcome in OUTCOMES:
+                self.deliveries.labels(channel, outcome)  # every series exists from the start
+        self.malformed = Counter(
+            "pricealert_notifier_malformed_messages",
+            "Messages that were not fire messages, parked.",
+            registry=self.registry,
+        )
         self.send_seconds = Histogram(
             "pricealert_notifier_send_seconds",
-            "Time for the SMTP server to accept one mail (waiting for a connection included).",
+            "Time for a channel to accept one delivery (waiting for a connection included).",
+            ["channel"],
             buckets=_SEND_BUCKETS,
             registry=self.registry,
         )
@@ -40,11 +48,24 @@ class NotifierMetrics:
             registry=self.registry,
         )
 
-    def count(self, outcome: str) -> None:
-        self.messages.labels(outcome).inc()
+    def count(self, outcome: str, channel: str) -> None:
+        if outcome == "parked_malformed":
+            self.malformed.inc()
+        else:
+            self.deliveries.labels(channel, outcome).inc()
 
-    def value(self, outcome: str) -> float:
-        return float(self.messages.labels(outcome)._value.get())
+    def value(self, outcome: str, channel: str | None = None) -> float:
+        """How many deliveries had ``outcome`` (of ``channel``, or of every channel)."""
+        if outcome == "parked_malformed":
+            return float(self.malformed._value.get())
+        channels = CHANNELS if channel is None else (channel,)
+        return sum(float(self.deliveries.labels(c, outcome)._value.get()) for c in channels)
+
+    def totals(self) -> dict[str, int]:
+        """Every outcome over all channels, and malformed messages: a log line's fields."""
+        totals = {outcome: int(self.value(outcome)) for outcome in OUTCOMES}
+        totals["parked_malformed"] = int(self.value("parked_malformed"))
+        return totals
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` on a background thread."""

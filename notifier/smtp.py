@@ -10,18 +10,11 @@ from contextlib import asynccontextmanager
 
 import aiosmtplib
 
+from notifier.errors import PermanentSendError, TransientSendError
 from notifier.mail import Mail
 from shared.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
-
-
-class TransientSendError(Exception):
-    """Worth another try later: the server is down or slow, or answered 4xx."""
-
-
-class PermanentSendError(Exception):
-    """Will never be delivered: the server refused the recipient or the message with 5xx."""
 
 
 class SmtpPool:

@@ -30,6 +30,10 @@ from shared.rabbit import (
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT_SECONDS = 5.0
+# aiormq resolves an ack's or a publish's write only when its connection's writer takes it: a
+# frame queued on a connection that died just then waits forever (seen when RabbitMQ restarts
+# under load). A write normally takes microseconds; past this it is taken as lost.
+WRITE_TIMEOUT_SECONDS = 10.0
 Headers = Mapping[str, Any]
 
 
@@ -81,6 +85,7 @@ class RabbitSource:
         self._url = url
         self._queue_name = queue
         self._retry_delays = tuple(retry_delays)
+        self._declared_delays: set[float] = set()
         self._prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -95,6 +100,7 @@ class RabbitSource:
         self._queue = await declare_alert_queue(channel, self._queue_name)
         for delay in self._retry_delays:
             await declare_retry_queue(channel, self._queue_name, delay)
+            self._declared_delays.add(delay)
         self._consumer_tag = await self._queue.consume(on_message)
         log.info(
             "notifier consuming",
@@ -115,6 +121,11 @@ class RabbitSource:
             log.warning("could not cancel the consumer", extra={"error": repr(exc)})
 
     async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
+        if delay_seconds not in self._declared_delays:  # a wait a server asked for
+            if self._channel is None:
+                raise RuntimeError("not consuming")
+            await declare_retry_queue(self._channel, self._queue_name, delay_seconds)
+            self._declared_delays.add(delay_seconds)
         await self._republish(message, retry_queue(self._queue_name, delay_seconds), headers)
 
     async def park(self, message: Delivery, headers: Headers) -> None:
@@ -146,6 +157,7 @@ class RabbitSource:
                 headers={**(message.headers or {}), **headers},
             ),
             routing_key=queue,
+            timeout=WRITE_TIMEOUT_SECONDS,
         )
 
 
@@ -155,14 +167,17 @@ class InProcessDelivery:
     message_id: str | None
     content_type: str | None = "application/json"
     headers: dict[str, Any] = field(default_factory=dict)
-    settled: asyncio.Future[None] | None = None  # the publisher waits on it
-    _retrying: bool = False
+    settled: asyncio.Future[None] | None = None  # the publisher waits on it (first try only)
 
     async def ack(self) -> None:
-        if self._retrying:
-            self._retrying = False
-        elif self.settled is not None and not self.settled.done():
+        if self.settled is not None and not self.settled.done():
             self.settled.set_result(None)
+
+    def copy_with(self, headers: Headers) -> InProcessDelivery:
+        """Another delivery of the same message with ``headers`` added (a retry, a parking)."""
+        return InProcessDelivery(
+            self.body, self.message_id, self.content_type, {**self.headers, **headers}
+        )
 
 
 class InProcessBroker:
@@ -180,17 +195,17 @@ class InProcessBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self.parked: list[InProcessDelivery] = []
 
-    async def publish(self, messages: Sequence[AlertMessage]) -> list[int]:
+    async def publish(self, messages: Sequence[AlertMessage]) -> list[tuple[int, int]]:
         loop = asyncio.get_running_loop()
         deliveries = []
         for message in messages:
             delivery = InProcessDelivery(
-                message.to_json(), str(message.alert_id), settled=loop.create_future()
+                message.to_json(), message.message_id, settled=loop.create_future()
             )
             deliveries.append(delivery)
             self._queue.put_nowait(delivery)
         await asyncio.gather(*(d.settled for d in deliveries if d.settled is not None))
-        return [message.alert_id for message in messages]
+        return [message.fire for message in messages]
 
     async def start(self, on_message: OnMessage) -> None:
         self._consumer = asyncio.create_task(self._consume(on_message))
@@ -213,17 +228,15 @@ class InProcessBroker:
 
     async def retry(self, message: Delivery, delay_seconds: float, headers: Headers) -> None:
         assert isinstance(message, InProcessDelivery)
-        message.headers.update(headers)
-        message._retrying = True
-        asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, message)
+        retry = message.copy_with(headers)
+        asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, retry)
 
     def still_held(self, message: Delivery) -> bool:
         return True
 
     async def park(self, message: Delivery, headers: Headers) -> None:
         assert isinstance(message, InProcessDelivery)
-        message.headers.update(headers)
-        self.parked.append(message)
+        self.parked.append(message.copy_with(headers))
         log.warning(
             "message parked (in process)",
             extra={"message_id": message.message_id, "reason": headers.get("x-pricealert-reason")},

@@ -33,9 +33,11 @@ from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
 from api.serving import uvicorn_options
+from matcher.feeds import Feed
 from matcher.main import FeedChoice, build_feed, build_matcher
 from matcher.service import Matcher
-from notifier.consumer import Mailer, Notifier
+from notifier.channels.email import Mailer
+from notifier.consumer import Notifier
 from notifier.main import build_notifier
 from notifier.outbox import OutboxMailer
 from notifier.sources import InProcessBroker
@@ -102,6 +104,7 @@ class Up:
     outbox: Path | None
     matcher: Matcher
     notifier: Notifier
+    feed: Feed
     server: uvicorn.Server
     stop: Callable[[], None]
 
@@ -178,7 +181,18 @@ async def run_up(
                 flush=True,
             )
             if on_ready is not None:
-                on_ready(Up(api_url, database_url, outbox, matcher, notifier, server, stopping.set))
+                on_ready(
+                    Up(
+                        api_url,
+                        database_url,
+                        outbox,
+                        matcher,
+                        notifier,
+                        trades,
+                        server,
+                        stopping.set,
+                    )
+                )
             stop_requested = asyncio.create_task(stopping.wait())
             done, _ = await asyncio.wait(
                 {stop_requested, *tasks}, return_when=asyncio.FIRST_COMPLETED

@@ -81,12 +81,16 @@ class GatedPool(AsyncConnectionPool[AsyncConnection[Any]]):
         name: str,
         checkout_timeout_seconds: float = CHECKOUT_TIMEOUT_SECONDS,
         probe_every_seconds: float = PROBE_EVERY_SECONDS,
+        server_options: str = "",
     ) -> None:
+        options = dict(CONNECTION_OPTIONS)
+        if server_options:
+            options["options"] = f"{options['options']} {server_options}"
         super().__init__(
             database_url,
             min_size=size,
             max_size=size,
-            kwargs=CONNECTION_OPTIONS,
+            kwargs=options,
             configure=_configure,
             name=name,
             open=False,
@@ -201,10 +205,11 @@ class GatedPool(AsyncConnectionPool[AsyncConnection[Any]]):
         )
 
 
-def create_pool(database_url: str, *, size: int, name: str) -> GatedPool:
+def create_pool(database_url: str, *, size: int, name: str, server_options: str = "") -> GatedPool:
     """An unopened pool of ``size`` autocommit connections; ``await pool.open()`` before use.
+    ``server_options`` are settings of the server's session, such as ``-c work_mem=64MB``.
 
     Connections are autocommit: a single statement needs no BEGIN/COMMIT round trips, and code
     that needs a transaction says so with ``async with conn.transaction()``.
     """
-    return GatedPool(database_url, size=size, name=name)
+    return GatedPool(database_url, size=size, name=name, server_options=server_options)

@@ -1,20 +1,40 @@
-"""The message a triggered alert travels in, matcher -> RabbitMQ -> notifier.
+"""The message a fire travels in, matcher -> RabbitMQ -> notifier.
 
-JSON, ``content_type=application/json``, persistent, ``message_id`` = the alert id::
+JSON, ``content_type=application/json``, persistent, ``message_id`` = ``<alert_id>:<seq>``. The
+second version (DESIGN.md, "The message, second version")::
 
     {"alert_id", "user_id", "symbol", "trigger_condition", "target_price", "triggered_price",
-     "triggered_at", "email"}
+     "triggered_at", "email", "seq", "percent", "window", "reference_price", "base_price",
+     "frequency", "cooldown_seconds",
+     "channels": {"email": ..., "webhook": {"url", "format"}, "telegram": chat}}
 
-Prices are decimal strings, the time ISO 8601 UTC.
+Prices and percents are decimal strings (``target_price`` is null for a percent move), the time
+ISO 8601 UTC. ``seq`` numbers the fires of one alert from 1; ``base_price`` is the window's low
+(``up_pct``) or high (``down_pct``) the move was measured from. ``channels`` holds only the
+channels the alert has (``email`` is also kept at the top, as in the first version, null when
+the alert has no email). A first-version message (the first eight fields only) is still read:
+it is fire 1 of a one-shot alert, mailed to ``email``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
+
+V1_FIELDS = (
+    "alert_id",
+    "user_id",
+    "symbol",
+    "trigger_condition",
+    "target_price",
+    "triggered_price",
+    "triggered_at",
+    "email",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +43,27 @@ class AlertMessage:
     user_id: int
     symbol: str
     trigger_condition: str
-    target_price: str
+    target_price: str | None
     triggered_price: str
     triggered_at: str
-    email: str
+    email: str | None
+    seq: int = 1
+    percent: str | None = None
+    window: str | None = None
+    reference_price: str | None = None
+    base_price: str | None = None
+    frequency: str = "once"
+    cooldown_seconds: int | None = None
+    channels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message_id(self) -> str:
+        """One per fire: RabbitMQ's ``message_id``, and the key deliveries are kept under."""
+        return f"{self.alert_id}:{self.seq}"
+
+    @property
+    def fire(self) -> tuple[int, int]:
+        return self.alert_id, self.seq
 
     @classmethod
     def from_claim(
@@ -35,21 +72,46 @@ class AlertMessage:
         user_id: int,
         symbol: str,
         trigger_condition: str,
-        target_price: Decimal,
+        target_price: Decimal | None,
         triggered_price: Decimal,
         triggered_at: datetime,
         email: str,
+        seq: int,
+        percent: Decimal | None,
+        window: str | None,
+        reference_price: Decimal | None,
+        base_price: Decimal | None,
+        frequency: str,
+        cooldown_seconds: int | None,
+        webhook_url: str | None,
+        webhook_format: str | None,
+        telegram_chat_id: str | None,
     ) -> AlertMessage:
-        """From a claimed row, in the column order of ``matcher.store.CLAIMED_COLUMNS``."""
+        """From a claimed fire, in the column order of ``matcher.store.FIRE_COLUMNS``."""
+        channels: dict[str, Any] = {}
+        if email is not None:
+            channels["email"] = email
+        if webhook_url is not None:
+            channels["webhook"] = {"url": webhook_url, "format": webhook_format or "standard"}
+        if telegram_chat_id is not None:
+            channels["telegram"] = _chat(telegram_chat_id)
         return cls(
             alert_id=alert_id,
             user_id=user_id,
             symbol=symbol,
             trigger_condition=trigger_condition,
-            target_price=format(target_price, "f"),
+            target_price=_text(target_price),
             triggered_price=format(triggered_price, "f"),
             triggered_at=triggered_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             email=email,
+            seq=seq,
+            percent=_text(percent),
+            window=window,
+            reference_price=_text(reference_price),
+            base_price=_text(base_price),
+            frequency=frequency,
+            cooldown_seconds=cooldown_seconds,
+            channels=channels,
         )
 
     def to_json(self) -> bytes:
@@ -57,12 +119,37 @@ class AlertMessage:
 
     @classmethod
     def from_json(cls, body: bytes) -> AlertMessage:
-        """Raises ValueError for anything but a well-formed alert message."""
+        """Either version; raises ValueError for anything but a well-formed alert message."""
         try:
             fields = orjson.loads(body)
+            if not isinstance(fields, dict):
+                raise TypeError("not a JSON object")
             message = cls(**fields)
         except (orjson.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"not an alert message: {exc}") from None
-        if not isinstance(message.alert_id, int) or not isinstance(message.email, str):
-            raise ValueError("not an alert message: alert_id must be an integer, email a string")
+        if not isinstance(message.alert_id, int):
+            raise ValueError("not an alert message: alert_id must be an integer")
+        if not isinstance(message.seq, int) or message.seq < 1:
+            raise ValueError("not an alert message: seq must be a positive integer")
+        if not isinstance(message.channels, dict):
+            raise ValueError("not an alert message: channels must be an object")
+        if not message.channels:  # a first-version message: its one channel is the email
+            if not isinstance(message.email, str):
+                raise ValueError("not an alert message: no channel to deliver to")
+            message = _with_channels(message, {"email": message.email})
         return message
+
+
+def _with_channels(message: AlertMessage, channels: dict[str, Any]) -> AlertMessage:
+    values = {name: getattr(message, name) for name in message.__dataclass_fields__}
+    values["channels"] = channels
+    return AlertMessage(**values)
+
+
+def _chat(chat_id: str) -> int | str:
+    """A Telegram chat as its API takes it: an integer id, or an @channelname."""
+    return chat_id if chat_id.startswith("@") else int(chat_id)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")

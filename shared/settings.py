@@ -78,6 +78,12 @@ class Settings:
     notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
     notifier_templates: str | None = None
     notifier_metrics_port: int | None = None
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_max_per_second: float = 25.0
+    binance_rest_weight_per_minute: int = 2400
     metrics_host: str = "127.0.0.1"
     jwt_secret: str | None = None
     access_token_ttl_seconds: int = 300
@@ -122,6 +128,22 @@ class Settings:
             ),
             notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
             notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=1),
+            webhook_allow_private=reader.boolean(
+                "WEBHOOK_ALLOW_PRIVATE", default.webhook_allow_private
+            ),
+            webhook_timeout_seconds=reader.seconds(
+                "WEBHOOK_TIMEOUT_SECONDS", default.webhook_timeout_seconds
+            ),
+            telegram_bot_token=reader.get("TELEGRAM_BOT_TOKEN"),
+            telegram_api_url=reader.url(
+                "TELEGRAM_API_URL", default.telegram_api_url, ("http", "https")
+            ),
+            telegram_max_per_second=reader.per_second(
+                "TELEGRAM_MAX_PER_SECOND", default.telegram_max_per_second
+            ),
+            binance_rest_weight_per_minute=reader.integer(
+                "BINANCE_REST_WEIGHT_PER_MINUTE", default.binance_rest_weight_per_minute, minimum=60
+            ),
             metrics_host=reader.get("METRICS_HOST") or default.metrics_host,
             jwt_secret=reader.get("JWT_SECRET"),
             access_token_ttl_seconds=reader.integer(
@@ -243,11 +265,35 @@ class _Reader:
                 return choice
         raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
 
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        value = raw.lower()
+        if value in ("true", "1", "yes", "on"):
+            return True
+        if value in ("false", "0", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
     def seconds(self, name: str, default: float) -> float:
         raw = self.get(name)
         if raw is None:
             return default
         return _positive_seconds(name, raw)
+
+    def per_second(self, name: str, default: float) -> float:
+        """A positive rate, such as ``25`` or ``0.5`` a second."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number a second, got {raw!r}") from None
+        if not 0 < value < 10**6:
+            raise SettingsError(f"{name} must be a positive number a second, got {raw!r}")
+        return value
 
     def seconds_list(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
         """A comma-separated list of positive seconds; an empty value means none."""

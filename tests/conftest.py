@@ -87,7 +87,8 @@ async def clean_tables(pool: AsyncConnectionPool) -> None:
     """Every test that writes starts from empty users, alerts and tokens (symbols stay)."""
     async with pool.connection() as conn:
         await conn.execute(
-            "TRUNCATE users, alerts, refresh_tokens, alert_emails RESTART IDENTITY CASCADE"
+            "TRUNCATE users, alerts, alert_fires, deliveries, refresh_tokens"
+            " RESTART IDENTITY CASCADE"
         )
 
 

@@ -108,9 +108,10 @@ class FakeBinance:
             orjson.dumps(body), {"Content-Type": "application/json"}
         )
 
-    def traded_meanwhile(self, symbol: str, high: str, low: str) -> None:
-        """A 1-minute kline for the current minute: what traded while a client was away."""
-        minute = int(time.time() * 1000) // 60_000 * 60_000
+    def traded_meanwhile(self, symbol: str, high: str, low: str, minutes_ago: int = 0) -> None:
+        """A 1-minute kline, of the current minute or one ``minutes_ago``: what traded while
+        a client was away, or before it came."""
+        minute = (int(time.time() * 1000) // 60_000 - minutes_ago) * 60_000
         self.klines.setdefault(symbol, []).append((minute, high, low))
 
     @property
@@ -126,11 +127,14 @@ class FakeBinance:
                 self.changed.clear()
                 await self.changed.wait()
 
-    def trade(self, symbol: str, price: str, kind: str = "aggTrade") -> int:
-        """Send one trade to every client subscribed to it; how many got it."""
+    def trade(
+        self, symbol: str, price: str, kind: str = "aggTrade", time_ms: int | None = None
+    ) -> int:
+        """Send one trade (at ``time_ms``, now by default) to every client subscribed to it;
+        how many got it."""
         self._trade_id += 1
         self.prices[symbol] = price
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) if time_ms is None else time_ms
         stream = f"{symbol.lower()}@{kind}"
         data: dict[str, Any] = {"e": kind, "E": now, "s": symbol, "p": price, "q": "0.1"}
         data |= {"a": self._trade_id, "f": self._trade_id, "l": self._trade_id}

@@ -106,6 +106,6 @@ async def test_a_restart_mid_stream_mails_every_crossed_alert_exactly_once(
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT count(*) FILTER (WHERE state = 'triggered'),"
-            " (SELECT count(*) FROM alert_emails) FROM alerts"
+            " (SELECT count(*) FROM deliveries WHERE status = 'sent') FROM alerts"
         )
         assert await cursor.fetchone() == (ALERTS, ALERTS)

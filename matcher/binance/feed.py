@@ -7,9 +7,11 @@ With a REST client it also makes sure no crossing is missed:
 - a newly followed symbol is seeded with its current price (``ticker/price``), so an alert whose
   target the market already passed fires at once;
 - after any outage of a connection, the 1-minute klines covering the gap give each of its
-  symbols the range that traded meanwhile, and its high and low are fed as two ticks: every
-  alert with a target inside that range fires (once: the claim sees to that), at the high or
-  the low as its triggered price;
+  symbols the range that traded meanwhile: the minutes go into its percent windows, and its
+  high and low are fed as two ticks, so every alert with a target inside that range fires
+  (once: the claim sees to that), at the high or the low as its triggered price;
+- a symbol whose percent windows start without history (a percent alert on a symbol the book
+  did not follow, or after a restart) gets the minutes of its largest window from klines;
 - symbols Binance does not trade (``exchangeInfo``) are reported once and not subscribed.
 
 ``aggTrade`` rather than ``trade``: an aggregate trade is one taker order's fills at one price,
@@ -27,8 +29,8 @@ from typing import Any, TypeVar
 
 from matcher.binance.connection import MAX_STREAMS, OnGap, StreamConnection
 from matcher.binance.listener import OnTrade
-from matcher.binance.rest import BinanceRest, RateLimited
-from matcher.feeds import TradeSink
+from matcher.binance.rest import MINUTE_MS, BinanceRest, RateLimited
+from matcher.feeds import TradeSink, now_ms
 from matcher.figures import FeedFigures
 from shared.backoff import full_jitter
 from shared.version import Version
@@ -92,6 +94,7 @@ class BinanceFeed:
         self._tasks: list[asyncio.Task[None]] = []
         self._placement: dict[str, StreamConnection] = {}  # stream -> its connection
         self._on_trade: OnTrade | None = None
+        self._sink: TradeSink | None = None
         self._stopping = asyncio.Event()
         self._rest = rest
         self._trading: set[str] | None = None  # None: not known, subscribe to everything
@@ -99,8 +102,10 @@ class BinanceFeed:
         self._background: set[asyncio.Task[None]] = set()
         self.unknown_symbols = 0
         self.gaps_recovered = 0
+        self.histories_filled = 0
         self.paused = False  # back-pressure holds the sockets
-        self.progress = Version()  # bumped when a gap is recovered or the feed pauses or resumes
+        # bumped when a gap is recovered, a history filled, or the feed pauses or resumes
+        self.progress = Version()
 
     def figures(self) -> FeedFigures:
         return FeedFigures(
@@ -108,11 +113,13 @@ class BinanceFeed:
             malformed=sum(c.total_malformed for c in self.connections),
             unknown_symbols=self.unknown_symbols,
             gaps_recovered=self.gaps_recovered,
+            histories_filled=self.histories_filled,
         )
 
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
         self._on_trade = sink.tick
+        self._sink = sink
         if self._rest is not None:
             await self._load_trading_symbols(self._rest)
         follow = asyncio.create_task(self._follow(sink))
@@ -156,8 +163,25 @@ class BinanceFeed:
         while True:
             seen = changes.value
             self.set_symbols(sink.symbols())
+            if self._rest is not None:
+                for symbol, minutes in sink.history_wanted().items():
+                    self._in_background(self._fill_history(self._rest, sink, symbol, minutes))
             await changes.changed(seen)
             await asyncio.sleep(FOLLOW_GATHER_SECONDS)
+
+    async def _fill_history(
+        self, rest: BinanceRest, sink: TradeSink, symbol: str, minutes: int
+    ) -> None:
+        """The last ``minutes`` minutes of ``symbol`` for its percent windows."""
+        end_ms = now_ms()
+        history = await _with_retries(
+            partial(rest.minutes, symbol, end_ms - minutes * MINUTE_MS, end_ms),
+            f"history of {symbol}",
+        )
+        if history is not None:
+            sink.fill_minutes(symbol, history)
+            self.histories_filled += 1
+            self.progress.bump()
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
         """Carry exactly the streams of ``symbols``. A stream keeps its connection while it is
@@ -224,8 +248,9 @@ class BinanceFeed:
         """Each newly followed symbol's current price, as a tick."""
         prices = await _with_retries(lambda: rest.prices(symbols), "seed prices")
         assert self._on_trade is not None
+        now = now_ms()
         for symbol, price in (prices or {}).items():
-            self._on_trade(symbol, price)
+            self._on_trade(symbol, price, now)
 
     def _recover_gap(self, connection: StreamConnection, started: float, ended: float) -> None:
         if self._rest is not None:
@@ -235,18 +260,20 @@ class BinanceFeed:
     async def _recover(
         self, rest: BinanceRest, symbols: list[str], started: float, ended: float
     ) -> None:
-        """Feed the high and low that traded during an outage, symbol by symbol."""
+        """Feed what traded during an outage, symbol by symbol: its minutes to the percent
+        windows, its high and low as two ticks at the outage's end."""
         start_ms = int((started - GAP_MARGIN_SECONDS) * 1000)
         end_ms = int(ended * 1000)
         assert self._on_trade is not None
+        assert self._sink is not None
         for symbol in symbols:
-            traded = await _with_retries(
-                partial(rest.traded_range, symbol, start_ms, end_ms), f"klines of {symbol}"
+            minutes = await _with_retries(
+                partial(rest.minutes, symbol, start_ms, end_ms), f"klines of {symbol}"
             )
-            if traded is not None:
-                low, high = traded
-                self._on_trade(symbol, high)
-                self._on_trade(symbol, low)
+            if minutes:
+                self._sink.fill_minutes(symbol, minutes)
+                self._on_trade(symbol, max(high for _, _, high in minutes), end_ms)
+                self._on_trade(symbol, min(low for _, low, _ in minutes), end_ms)
         self.gaps_recovered += 1
         self.progress.bump()
         log.info(

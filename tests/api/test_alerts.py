@@ -82,7 +82,7 @@ async def test_target_price_comes_back_as_written(
         ({"target_price": "1234567890123456"}, "target_price may have at most 15 significant"),
         ({"target_price": True}, "target_price must be a decimal string"),
         ({"target_price": [1]}, "target_price must be a decimal string"),
-        ({"trigger_condition": "sideways"}, 'trigger_condition must be "above" or "below"'),
+        ({"trigger_condition": "sideways"}, "trigger_condition must be one of above, below"),
         ({"trigger_condition": "ABOVE"}, "trigger_condition must be"),
         ({"email": "not-an-email"}, "email must be an address"),
         ({"email": "a@b"}, "email must be an address"),
@@ -199,7 +199,8 @@ async def test_a_triggered_alert_can_be_deleted(
     alert = await create(client, alice)
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 50001"
+            "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 50001,"
+            " fire_count = 1"
         )
     response = await client.post(
         "/delete_alert/", headers=alice.headers, json={"alert_id": alert["id"]}
@@ -296,7 +297,7 @@ async def test_fetch_pages_follow_the_link_header(
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ({"state": "fired"}, "state must be one of created, triggered, deleted"),
+        ({"state": "fired"}, "state must be one of created, triggered, paused, expired, deleted"),
         ({"limit": "0"}, "limit must be a whole number from 1 to 1000"),
         ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
         ({"limit": "ten"}, "limit must be a whole number"),

@@ -42,7 +42,8 @@ async def test_upgrading_keeps_the_oldest_name_and_renames_the_newer_ones(
             await conn.execute(
                 "INSERT INTO users (username, password_hash) VALUES (%s, 'x')", (name,)
             )
-        monkeypatch.setattr(migrate_module, "available_migrations", lambda: shipped)
+        upgrade = [m for m in shipped if m.version <= 5]
+        monkeypatch.setattr(migrate_module, "available_migrations", lambda: upgrade)
         applied = await migrate(empty_database_url)
         assert [m.version for m in applied] == [5]
         cursor = await conn.execute("SELECT id, username FROM users ORDER BY id")

@@ -9,7 +9,13 @@ import aio_pika
 import orjson
 from psycopg_pool import AsyncConnectionPool
 
+from matcher.book import Row
 from shared.rabbit import declare_alert_queue
+
+
+def level_row(alert_id: int, symbol: str, condition: str, target: float) -> Row:
+    """The book's row of a once ``above``/``below`` alert."""
+    return (alert_id, symbol, condition, target, None, None, 0, None, 0, None)
 
 
 async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
@@ -23,14 +29,21 @@ async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
             assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
             assert message.content_type == "application/json"
             body = orjson.loads(message.body)
-            assert message.message_id == str(body["alert_id"])
+            assert message.message_id == f"{body['alert_id']}:{body['seq']}"
             messages.append(body)
     return messages
 
 
 async def insert_alert(
-    pool: AsyncConnectionPool, symbol: str, condition: str, target: str, email: str = "a@ex.com"
+    pool: AsyncConnectionPool,
+    symbol: str,
+    condition: str,
+    target: str,
+    email: str = "a@ex.com",
+    *,
+    cooldown_seconds: int | None = None,
 ) -> int:
+    """An alert written straight into the table (a repeat when ``cooldown_seconds`` is given)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "INSERT INTO users (username, password_hash) VALUES (%s, 'x') "
@@ -40,9 +53,17 @@ async def insert_alert(
         user = await cursor.fetchone()
         assert user is not None
         cursor = await conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (user[0], symbol, condition, target, email),
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email,"
+            " frequency, cooldown_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                user[0],
+                symbol,
+                condition,
+                target,
+                email,
+                "once" if cooldown_seconds is None else "repeat",
+                cooldown_seconds,
+            ),
         )
         row = await cursor.fetchone()
     assert row is not None
@@ -50,10 +71,13 @@ async def insert_alert(
 
 
 async def alert_row(pool: AsyncConnectionPool, alert_id: int) -> tuple[Any, ...]:
+    """(state, the latest fire's price as text, whether every fire's publish was confirmed)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT state, triggered_price::text, published_at IS NOT NULL"
-            " FROM alerts WHERE id = %s",
+            "SELECT a.state, a.triggered_price::text,"
+            " coalesce(bool_and(f.published_at IS NOT NULL), false)"
+            " FROM alerts a LEFT JOIN alert_fires f ON f.alert_id = a.id"
+            " WHERE a.id = %s GROUP BY a.id",
             (alert_id,),
         )
         row = await cursor.fetchone()

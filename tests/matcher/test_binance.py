@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
@@ -37,6 +37,9 @@ class RecordingSink:
         self._symbols = set(symbols)
         self.book_version = Version()
         self.trades: list[tuple[str, float]] = []
+        self.times: list[int] = []
+        self.wanted: dict[str, int] = {}  # history to ask for, as a book would
+        self.minutes: dict[str, list[tuple[int, float, float]]] = {}
         self.arrived = Version()
         self._full = asyncio.Event()
         self._room = asyncio.Event()
@@ -53,9 +56,17 @@ class RecordingSink:
         (self._full.set if held else self._full.clear)()
         (self._room.clear if held else self._room.set)()
 
-    def tick(self, symbol: str, price: float) -> None:
+    def tick(self, symbol: str, price: float, time_ms: int) -> None:
         self.trades.append((symbol, price))
+        self.times.append(time_ms)
         self.arrived.bump()
+
+    def history_wanted(self) -> dict[str, int]:
+        wanted, self.wanted = self.wanted, {}
+        return wanted
+
+    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
+        self.minutes.setdefault(symbol, []).extend(minutes)
 
     def symbols(self) -> list[str]:
         return sorted(self._symbols)
@@ -204,15 +215,15 @@ async def test_a_trade_split_over_frames_is_reassembled(
     sink = RecordingSink({"BTCUSDT"})
     start_feed(BinanceFeed(fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
-    payload = orjson.dumps(
-        {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "s": "BTCUSDT", "p": "7.5"}}
-    )
+    trade = {"e": "aggTrade", "s": "BTCUSDT", "p": "7.5", "T": 1_795_708_931_000}
+    payload = orjson.dumps({"stream": "btcusdt@aggTrade", "data": trade})
     (client,) = fake.clients
     client.transport.send(WSMsgType.TEXT, payload[:20], fin=False)
     client.transport.send(WSMsgType.CONTINUATION, payload[20:40], fin=False)
     client.transport.send(WSMsgType.CONTINUATION, payload[40:], fin=True)
     await sink.until(1)
     assert sink.trades == [("BTCUSDT", 7.5)]
+    assert sink.times == [1_795_708_931_000]  # the trade's time, not the clock's
 
 
 async def test_a_server_shutdown_announcement_makes_it_reconnect(

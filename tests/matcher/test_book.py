@@ -1,19 +1,24 @@
-"""AlertBook against a naive oracle that compares exact decimals, so these tests also check the
-claim that float keys order Binance prices correctly."""
+"""AlertBook by hand-made examples, one per rule of each kind, and the claim that float keys order
+Binance prices exactly. ``test_book_oracle`` checks every kind against an oracle."""
 
 from __future__ import annotations
 
 import math
+import tracemalloc
+from collections.abc import Callable
 from decimal import Decimal
+from itertools import repeat
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from matcher.book import MAX_ALERT_ID, AlertBook
+from matcher.book import MAX_ALERT_ID, WINDOW_MINUTES, AlertBook, Row
 
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT"]
+T0 = 1_700_000_040_000  # a trade time in ms, at the start of a minute
+SECOND = 1000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
 
 # Decimals as Binance writes them: at most 8 decimals and 15 significant digits.
 decimals = st.builds(
@@ -21,105 +26,83 @@ decimals = st.builds(
     st.integers(1, 10**15 - 1),
     st.integers(0, 8),
 )
-# A small pool makes equal targets and prices exactly at a target common.
-pool = st.sampled_from(
-    [
-        Decimal(t)
-        for t in ("0.00000001", "0.00000123", "1", "1.5", "49999.99", "50000", "50000.00000001")
-    ]
-)
-prices = st.one_of(pool, decimals)
 
 
-class Oracle:
-    """The obvious model: a dict, scanned in full on every tick."""
-
-    def __init__(self) -> None:
-        self.alerts: dict[int, tuple[str, str, Decimal]] = {}
-
-    def match(self, symbol: str, price: Decimal) -> list[int]:
-        crossed = [
-            alert_id
-            for alert_id, (s, condition, target) in self.alerts.items()
-            if s == symbol
-            and (
-                (condition == "above" and target <= price)
-                or (condition == "below" and target >= price)
-            )
-        ]
-        for alert_id in crossed:
-            del self.alerts[alert_id]
-        return sorted(crossed)
-
-
-class BookMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.book = AlertBook(block_size=4)  # tiny blocks: splits and multi-block runs happen
-        self.oracle = Oracle()
-
-    @rule(
-        alert_id=st.integers(1, 60),
-        symbol=st.sampled_from(SYMBOLS),
-        condition=st.sampled_from(["above", "below"]),
-        target_price=st.one_of(pool, decimals),
+def level(
+    alert_id: int,
+    condition: str,
+    target: float,
+    *,
+    symbol: str = "BTCUSDT",
+    cooldown: int = 0,
+    last_fired_ms: int | None = None,
+) -> Row:
+    fire_count = 0 if last_fired_ms is None else 1
+    return (
+        alert_id,
+        symbol,
+        condition,
+        target,
+        None,
+        None,
+        cooldown,
+        None,
+        fire_count,
+        last_fired_ms,
     )
-    def add(self, alert_id: int, symbol: str, condition: str, target_price: Decimal) -> None:
-        self.book.add(alert_id, symbol, condition, float(target_price))
-        self.oracle.alerts[alert_id] = (symbol, condition, target_price)
-
-    @rule(
-        rows=st.lists(
-            st.tuples(
-                st.integers(1, 60),
-                st.sampled_from(SYMBOLS),
-                st.sampled_from(["above", "below"]),
-                st.one_of(pool, decimals),
-            ),
-            max_size=40,
-        )
-    )
-    def load(self, rows: list[tuple[int, str, str, Decimal]]) -> None:
-        count = self.book.load((i, s, c, float(t)) for i, s, c, t in rows)
-        assert count == len(rows)
-        for alert_id, symbol, condition, target in rows:
-            self.oracle.alerts[alert_id] = (symbol, condition, target)
-
-    @rule(alert_id=st.integers(1, 60))
-    def remove(self, alert_id: int) -> None:
-        assert self.book.remove(alert_id) == (self.oracle.alerts.pop(alert_id, None) is not None)
-
-    @rule(symbol=st.sampled_from([*SYMBOLS, "NOALERTS"]), price=prices)
-    def match(self, symbol: str, price: Decimal) -> None:
-        assert sorted(self.book.match(symbol, float(price))) == self.oracle.match(symbol, price)
-
-    @precondition(lambda self: self.oracle.alerts)
-    @rule(data=st.data())
-    def match_exactly_at_a_target(self, data: st.DataObject) -> None:
-        symbol, _, target = data.draw(st.sampled_from(sorted(self.oracle.alerts.values())))
-        assert sorted(self.book.match(symbol, float(target))) == self.oracle.match(symbol, target)
-
-    @invariant()
-    def agrees_with_the_oracle(self) -> None:
-        self.book._check()
-        assert len(self.book) == len(self.oracle.alerts)
-        assert set(self.book.symbols) == {s for s, _, _ in self.oracle.alerts.values()}
-        for symbol in SYMBOLS:
-            expected = sum(1 for s, _, _ in self.oracle.alerts.values() if s == symbol)
-            assert self.book.count(symbol) == expected
 
 
-TestBookAgainstOracle = BookMachine.TestCase
-TestBookAgainstOracle.settings = settings(max_examples=300, stateful_step_count=60, deadline=None)
+def crossing(
+    alert_id: int,
+    target: float,
+    *,
+    reference: float | None = None,
+    cooldown: int = 0,
+    fire_count: int = 0,
+    last_fired_ms: int | None = None,
+    symbol: str = "BTCUSDT",
+) -> Row:
+    return (
+        alert_id, symbol, "crossing", target, None, None, cooldown, reference, fire_count,
+        last_fired_ms,
+    )  # fmt: skip
+
+
+def percent(
+    alert_id: int,
+    condition: str,
+    percent: str,
+    window: str = "1h",
+    *,
+    cooldown: int = 0,
+    last_fired_ms: int | None = None,
+    symbol: str = "BTCUSDT",
+) -> Row:
+    percent_e4 = int(Decimal(percent) * 10_000)
+    fire_count = 0 if last_fired_ms is None else 1
+    minutes = WINDOW_MINUTES[window]
+    return (
+        alert_id, symbol, condition, None, percent_e4, minutes, cooldown, None, fire_count,
+        last_fired_ms,
+    )  # fmt: skip
+
+
+def fires(book: AlertBook, price: float, time_ms: int = T0, symbol: str = "BTCUSDT") -> list[int]:
+    fired = sorted(book.match(symbol, price, time_ms))
+    book._check()
+    return fired
+
+
+# Levels: exactness --------------------------------------------------------------------------
 
 
 @settings(max_examples=2000, deadline=None)
 @given(condition=st.sampled_from(["above", "below"]), target=decimals, price=decimals)
 def test_float_keys_order_decimals_exactly(condition: str, target: Decimal, price: Decimal) -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", condition, float(target))
+    book.add(level(1, condition, float(target)))
     fires = target <= price if condition == "above" else target >= price
-    assert book.match("BTCUSDT", float(price)) == ([1] if fires else [])
+    assert list(book.match("BTCUSDT", float(price), T0)) == ([1] if fires else [])
 
 
 @settings(max_examples=500, deadline=None)
@@ -128,126 +111,479 @@ def test_float_keys_fire_at_exactly_the_target_and_not_one_unit_before(target: D
     unit = Decimal(1).scaleb(target.as_tuple().exponent)  # one in the last written digit
     assume(target - unit > 0)
     book = AlertBook()
-    book.add(1, "BTCUSDT", "above", float(target))
-    book.add(2, "BTCUSDT", "below", float(target))
-    assert book.match("BTCUSDT", float(target - unit)) == [2]
-    assert book.match("BTCUSDT", float(target)) == [1]
+    book.add(level(1, "above", float(target)))
+    book.add(level(2, "below", float(target)))
+    assert fires(book, float(target - unit)) == [2]
+    assert fires(book, float(target)) == [1]
 
 
 def test_a_trade_exactly_at_the_target_fires_both_sides() -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "above", 50000.0)
-    book.add(2, "BTCUSDT", "below", 50000.0)
-    assert sorted(book.match("BTCUSDT", 50000.0)) == [1, 2]
+    book.add(level(1, "above", 50000.0))
+    book.add(level(2, "below", 50000.0))
+    assert fires(book, 50000.0) == [1, 2]
     assert len(book) == 0
 
 
 def test_a_quiet_tick_leaves_everything_in_place() -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "above", 51000.0)
-    book.add(2, "BTCUSDT", "below", 49000.0)
-    assert book.match("BTCUSDT", 50000.0) == []
-    assert book.match("ETHUSDT", 1.0) == []
+    book.add(level(1, "above", 51000.0))
+    book.add(level(2, "below", 49000.0))
+    assert fires(book, 50000.0) == []
+    assert fires(book, 1.0, symbol="ETHUSDT") == []
     assert len(book) == 2
 
 
 def test_a_spike_crosses_the_whole_run_and_only_it() -> None:
     book = AlertBook(block_size=2)
-    book.load((i, "BTCUSDT", "above", float(100 + i)) for i in range(1, 21))
-    assert book.match("BTCUSDT", 110.0) == list(range(1, 11))
-    assert book.match("BTCUSDT", 110.0) == []
-    assert book.match("BTCUSDT", 1e9) == list(range(11, 21))
+    book.load(level(i, "above", float(100 + i)) for i in range(1, 21))
+    assert fires(book, 110.0) == list(range(1, 11))
+    assert fires(book, 110.0) == []
+    assert fires(book, 1e9) == list(range(11, 21))
     assert book.symbols == set()
     book._check()
 
 
 def test_an_alert_fires_at_most_once_and_a_removed_one_never() -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "below", 10.0)
-    book.add(2, "BTCUSDT", "below", 10.0)
+    book.add(level(1, "below", 10.0))
+    book.add(level(2, "below", 10.0))
     assert book.remove(2)
     assert not book.remove(2)
-    assert book.match("BTCUSDT", 9.0) == [1]
-    assert book.match("BTCUSDT", 8.0) == []
+    assert fires(book, 9.0) == [1]
+    assert fires(book, 8.0) == []
     assert not book.remove(1)
 
 
 def test_add_with_a_known_id_replaces_the_alert() -> None:
     book = AlertBook()
-    book.add(7, "BTCUSDT", "above", 100.0)
-    book.add(7, "ETHUSDT", "below", 5.0)
+    book.add(level(7, "above", 100.0))
+    book.add(level(7, "below", 5.0, symbol="ETHUSDT"))
     assert len(book) == 1
-    assert book.match("BTCUSDT", 1000.0) == []
-    assert book.match("ETHUSDT", 5.0) == [7]
+    assert fires(book, 1000.0) == []
+    assert fires(book, 5.0, symbol="ETHUSDT") == [7]
     book._check()
 
 
 def test_a_symbol_without_alerts_vanishes_and_its_slot_is_reused() -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "above", 1.0)
+    book.add(level(1, "above", 1.0))
     book.remove(1)
     assert "BTCUSDT" not in book.symbols
-    book.add(2, "ETHUSDT", "above", 1.0)
+    book.add(level(2, "above", 1.0, symbol="ETHUSDT"))
     book._check()
 
 
 def test_extremes_follow_removals_of_the_extreme() -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "above", 100.0)
-    book.add(2, "BTCUSDT", "above", 200.0)
-    book.add(3, "BTCUSDT", "below", 50.0)
-    book.add(4, "BTCUSDT", "below", 10.0)
+    book.add(level(1, "above", 100.0))
+    book.add(level(2, "above", 200.0))
+    book.add(level(3, "below", 50.0))
+    book.add(level(4, "below", 10.0))
     book.remove(1)
     book.remove(3)
-    assert book.match("BTCUSDT", 150.0) == []  # the 100 alert is gone: 150 is quiet now
-    assert book.match("BTCUSDT", 40.0) == []
-    assert book.match("BTCUSDT", 200.0) == [2]
-    assert book.match("BTCUSDT", 10.0) == [4]
+    assert fires(book, 150.0) == []  # the 100 alert is gone: 150 is quiet now
+    assert fires(book, 40.0) == []
+    assert fires(book, 200.0) == [2]
+    assert fires(book, 10.0) == [4]
 
 
 @pytest.mark.parametrize("price", [math.nan, 0.0, -1.0])
 def test_a_price_that_is_no_price_crosses_nothing(price: float) -> None:
     book = AlertBook()
-    book.add(1, "BTCUSDT", "below", 10.0)
-    assert book.match("BTCUSDT", price) == []
+    book.add(level(1, "below", 10.0))
+    assert fires(book, price) == []
     assert len(book) == 1
 
 
+def _with(row: Row, **fields: object) -> Row:
+    names = [
+        "alert_id",
+        "symbol",
+        "condition",
+        "target",
+        "percent_e4",
+        "window_minutes",
+        "cooldown_seconds",
+        "reference",
+        "fire_count",
+        "last_fired_ms",
+    ]
+    values = list(row)
+    for name, new in fields.items():
+        values[names.index(name)] = new
+    return tuple(values)  # type: ignore[return-value]
+
+
+ABOVE = level(1, "above", 1.0)
+CROSSING = crossing(1, 1.0)
+UP_PCT = percent(1, "up_pct", "5")
+
+
 @pytest.mark.parametrize(
-    ("alert_id", "condition", "target", "message"),
+    ("row", "message"),
     [
-        (1, "sideways", 1.0, "condition must be"),
-        (1, "above", 0.0, "target must be a finite positive number"),
-        (1, "above", -3.0, "target must be a finite positive number"),
-        (1, "above", math.inf, "target must be a finite positive number"),
-        (1, "above", math.nan, "target must be a finite positive number"),
-        (0, "above", 1.0, "alert id must be"),
-        (MAX_ALERT_ID + 1, "above", 1.0, "alert id must be"),
+        (_with(ABOVE, condition="sideways"), "condition must be one of above, below, crossing"),
+        (_with(ABOVE, target=0.0), "target must be a finite positive number"),
+        (_with(ABOVE, target=-3.0), "target must be a finite positive number"),
+        (_with(ABOVE, target=math.inf), "target must be a finite positive number"),
+        (_with(ABOVE, target=math.nan), "target must be a finite positive number"),
+        (_with(ABOVE, target=None), "target must be a finite positive number"),
+        (_with(ABOVE, alert_id=0), "alert id must be"),
+        (_with(ABOVE, alert_id=MAX_ALERT_ID + 1), "alert id must be"),
+        (_with(ABOVE, percent_e4=50_000), "percent_e4 must be None for a 'above' alert"),
+        (_with(ABOVE, window_minutes=60), "window_minutes must be None"),
+        (_with(ABOVE, reference=1.0), "reference must be None for a 'above' alert"),
+        (_with(ABOVE, cooldown_seconds=59), "cooldown_seconds must be 0"),
+        (_with(ABOVE, cooldown_seconds=604_801), "cooldown_seconds must be 0"),
+        (_with(ABOVE, fire_count=-1), "fire_count must be >= 0"),
+        (_with(ABOVE, last_fired_ms=T0), "last_fired_ms must be None for a once alert"),
+        (_with(ABOVE, cooldown_seconds=60, last_fired_ms=-1), "last_fired_ms"),
+        (_with(CROSSING, reference=-1.0), "reference must be a finite positive number"),
+        (_with(CROSSING, fire_count=1), "reference must be given for a crossing alert that"),
+        (_with(CROSSING, window_minutes=5), "window_minutes must be None"),
+        (_with(UP_PCT, target=1.0), "target must be None for a 'up_pct' alert"),
+        (_with(UP_PCT, reference=1.0), "reference must be None for a 'up_pct' alert"),
+        (_with(UP_PCT, percent_e4=0), "percent_e4 must be an int in 1 .. 10000000"),
+        (_with(UP_PCT, percent_e4=10_000_001), "percent_e4 must be an int in 1 .. 10000000"),
+        (_with(UP_PCT, percent_e4=5.0), "percent_e4 must be an int"),
+        (_with(UP_PCT, percent_e4=None), "percent_e4 must be an int"),
+        (_with(UP_PCT, window_minutes=2), "window_minutes must be one of"),
+        (_with(UP_PCT, window_minutes=None), "window_minutes must be one of"),
     ],
 )
-def test_invalid_alerts_are_refused_and_change_nothing(
-    alert_id: int, condition: str, target: float, message: str
-) -> None:
+def test_invalid_alerts_are_refused_and_change_nothing(row: Row, message: str) -> None:
     book = AlertBook()
+    book.add(level(2, "below", 1.0))
     with pytest.raises(ValueError, match=message):
-        book.add(alert_id, "BTCUSDT", condition, target)
+        book.add(row)
     with pytest.raises(ValueError, match=message):
-        book.load([(alert_id, "BTCUSDT", condition, target)])
-    assert len(book) == 0
+        book.load([row])
+    assert len(book) == 1
+    assert 1 not in book
+    book._check()
 
 
 def test_the_largest_alert_id_round_trips() -> None:
     book = AlertBook()
-    book.add(MAX_ALERT_ID, "BTCUSDT", "below", 1e-8)
-    assert book.match("BTCUSDT", 1e-8) == [MAX_ALERT_ID]
+    book.add(level(MAX_ALERT_ID, "below", 1e-8))
+    assert fires(book, 1e-8) == [MAX_ALERT_ID]
 
 
 def test_load_merges_into_a_book_that_has_alerts() -> None:
     book = AlertBook(block_size=2)
-    book.add(1, "BTCUSDT", "above", 5.0)
-    book.load(
-        [(2, "BTCUSDT", "above", 3.0), (3, "BTCUSDT", "above", 7.0), (1, "BTCUSDT", "above", 9.0)]
-    )
+    book.add(level(1, "above", 5.0))
+    book.load([level(2, "above", 3.0), level(3, "above", 7.0), level(1, "above", 9.0)])
     book._check()
-    assert book.match("BTCUSDT", 7.0) == [2, 3]
-    assert book.match("BTCUSDT", 9.0) == [1]
+    assert fires(book, 7.0) == [2, 3]
+    assert fires(book, 9.0) == [1]
+
+
+def test_a_quiet_tick_allocates_nothing_and_returns_the_shared_empty_tuple() -> None:
+    book = AlertBook()
+    book.load([level(1, "above", 110.0), level(2, "below", 90.0)])
+    book.load(
+        percent(10 + i, kind, "5", window)
+        for i, (kind, window) in enumerate(
+            (k, w) for k in ("up_pct", "down_pct") for w in WINDOW_MINUTES
+        )
+    )
+    assert fires(book, 100.0) == []
+    assert fires(book, 100.5, T0 + 1) == []  # the current minute's range is 100 .. 100.5
+    quiet = book.match("BTCUSDT", 100.2, T0 + 2)
+    assert quiet == ()
+    assert quiet is book.match("BTCUSDT", 100.3, T0 + 3)
+
+    def nothing(symbol: str, price: float, time_ms: int) -> tuple[int, ...]:
+        return ()
+
+    # A loop of calls that allocate nothing has the same peak (the tracer's own frames).
+    assert _allocated_by(book.match) == _allocated_by(nothing)
+
+
+def _allocated_by(match: Callable[[str, float, int], object]) -> tuple[int, int]:
+    """Bytes left allocated, and the peak, over 1000 quiet ticks."""
+    price, time_ms = 100.25, T0 + 4
+    tracemalloc.start()
+    for _ in repeat(None, 1000):
+        match("BTCUSDT", price, time_ms)
+    allocated = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return allocated
+
+
+# Repeating levels -------------------------------------------------------------------------------
+
+
+def test_a_hovering_price_fires_a_repeating_above_alert_once_per_cooldown() -> None:
+    book = AlertBook()
+    book.add(level(1, "above", 100.0, cooldown=60))
+    assert fires(book, 100.0, T0) == [1]
+    assert fires(book, 100.0, T0 + 1 * SECOND) == []  # still at the target: no second fire
+    assert fires(book, 99.99, T0 + 2 * SECOND) == []  # back across: re-arms after the cooldown
+    assert fires(book, 100.0, T0 + 3 * SECOND) == []
+    assert fires(book, 100.5, T0 + 59_999) == []
+    assert fires(book, 100.0, T0 + 60 * SECOND) == [1]  # back across, and cooled down
+    assert fires(book, 99.0, T0 + 61 * SECOND) == []
+    assert fires(book, 100.0, T0 + 100 * SECOND) == []  # back across, still cooling
+    assert fires(book, 100.0, T0 + 120 * SECOND) == [1]
+    assert fires(book, 101.0, T0 + HOUR) == []  # never went back: never fires again
+    assert len(book) == 1
+
+
+def test_a_repeating_below_alert_rearms_only_strictly_above_its_target() -> None:
+    book = AlertBook()
+    book.add(level(1, "below", 100.0, cooldown=60))
+    assert fires(book, 100.0, T0) == [1]
+    assert fires(book, 100.0, T0 + HOUR) == []  # at the target is not back across
+    assert fires(book, 100.00000001, T0 + HOUR) == []
+    assert fires(book, 100.0, T0 + HOUR + 1) == [1]
+
+
+def test_a_repeating_alert_that_goes_back_after_its_cooldown_is_live_at_once() -> None:
+    book = AlertBook()
+    book.add(level(1, "above", 100.0, cooldown=60))
+    assert fires(book, 100.0, T0) == [1]
+    assert fires(book, 99.0, T0 + HOUR) == []
+    assert fires(book, 100.0, T0 + HOUR + 1) == [1]
+
+
+def test_a_once_alert_leaves_the_book_and_a_repeating_one_stays_in_every_phase() -> None:
+    book = AlertBook()
+    book.load([level(1, "above", 100.0), level(2, "above", 100.0, cooldown=60)])
+    assert fires(book, 100.0) == [1, 2]
+    assert 1 not in book
+    assert 2 in book
+    assert book.count("BTCUSDT") == 1
+    assert fires(book, 99.0, T0 + 1) == []  # 2 cools down now
+    assert list(book.symbols) == ["BTCUSDT"]
+    assert len(book) == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "trades"),
+    [
+        (level(1, "above", 100.0, cooldown=60), [(100.0, 0)]),  # a watcher
+        (level(1, "above", 100.0, cooldown=60), [(100.0, 0), (99.0, 1)]),  # cooling
+        (crossing(1, 100.0, cooldown=60), []),  # undecided
+        (crossing(1, 100.0, cooldown=60), [(90.0, 0), (100.0, 1)]),  # cooling, other side
+        (percent(1, "up_pct", "10", cooldown=60), [(10.0, 0), (11.0, 1)]),  # cooling
+    ],
+)
+def test_a_removed_alert_never_fires_whatever_its_phase(
+    row: Row, trades: list[tuple[float, int]]
+) -> None:
+    book = AlertBook()
+    book.add(row)
+    for price, at in trades:
+        book.match("BTCUSDT", price, T0 + at)
+    assert book.remove(1)
+    assert not book.remove(1)
+    assert len(book) == 0
+    assert not book.symbols
+    for price in (1.0, 10.0, 11.0, 12.0, 90.0, 100.0, 1000.0):
+        assert fires(book, price, T0 + HOUR) == []
+
+
+# Crossing ---------------------------------------------------------------------------------------
+
+
+def test_a_crossing_alert_decides_its_reference_at_the_first_trade_and_reports_it_once() -> None:
+    book = AlertBook()
+    book.add(crossing(1, 100.0))
+    assert fires(book, 105.0) == []  # the reference: above the target, so it waits below
+    assert book.take_references() == [(1, 105.0)]
+    assert book.take_references() == []
+    assert fires(book, 101.0, T0 + 1) == []
+    assert book.take_references() == []
+    assert fires(book, 100.0, T0 + 2) == [1]  # reaching the target counts
+    assert len(book) == 0
+
+
+def test_the_deciding_trade_does_not_fire_even_at_the_target() -> None:
+    book = AlertBook()
+    book.add(crossing(1, 100.0))
+    assert fires(book, 100.0) == []  # reference >= target: a below alert from now on
+    assert book.take_references() == [(1, 100.0)]
+    assert fires(book, 100.0, T0 + 1) == [1]
+
+
+def test_a_recorded_reference_is_never_decided_again() -> None:
+    book = AlertBook()
+    book.add(crossing(1, 100.0, reference=90.0))
+    assert fires(book, 95.0) == []
+    assert book.take_references() == []
+    assert fires(book, 100.0, T0 + 1) == [1]
+
+
+def test_a_repeating_crossing_alert_fires_on_each_crossing_alternating_sides() -> None:
+    book = AlertBook()
+    book.add(crossing(1, 100.0, reference=90.0, cooldown=60))
+    assert fires(book, 100.0, T0) == [1]  # up
+    assert fires(book, 99.0, T0 + 30 * SECOND) == []  # cooling
+    assert fires(book, 99.0, T0 + 60 * SECOND) == [1]  # down, at the first trade after it
+    assert fires(book, 98.0, T0 + 200 * SECOND) == []  # down again: not a crossing
+    assert fires(book, 100.0, T0 + 201 * SECOND) == [1]  # up, reaching counts
+    assert fires(book, 100.0, T0 + 261 * SECOND) == [1]  # down: reaching counts either way
+
+
+# Percent ----------------------------------------------------------------------------------------
+
+
+def test_a_percent_alert_at_exactly_its_threshold_fires() -> None:
+    assert 100.0 * 1.1 > 110.0  # a threshold in floats may miss the exact one, upwards
+    assert 3.3 * 0.9 < 2.97  # or downwards
+    book = AlertBook()
+    book.load([percent(1, "up_pct", "10", "1m"), percent(2, "down_pct", "10", "1m")])
+    assert fires(book, 100.0) == []
+    assert fires(book, 109.99999999, T0 + 1) == []
+    assert fires(book, 110.0, T0 + 2) == [1]  # +10% from the low of 100
+    book.load([percent(3, "down_pct", "10", "1m", symbol="ETHUSDT")])
+    assert fires(book, 3.3, T0, "ETHUSDT") == []
+    assert fires(book, 2.97000001, T0 + 1, "ETHUSDT") == []
+    assert fires(book, 2.97, T0 + 2, "ETHUSDT") == [3]  # -10% from the high of 3.3
+
+
+def test_a_percent_run_fires_the_smallest_percents_up_to_the_move() -> None:
+    book = AlertBook(block_size=2)
+    book.load(percent(i, "up_pct", str(i), "5m") for i in range(1, 21))
+    assert fires(book, 100.0) == []
+    assert fires(book, 110.0, T0 + 1) == list(range(1, 11))
+    assert fires(book, 115.5, T0 + 2) == [11, 12, 13, 14, 15]  # the low is still 100
+    assert book.count("BTCUSDT") == 5
+
+
+def test_a_low_that_leaves_the_window_stops_counting() -> None:
+    book = AlertBook()
+    book.add(percent(1, "up_pct", "10", "1m"))
+    assert fires(book, 10.0, T0) == []  # minute 0
+    assert fires(book, 10.5, T0 + MINUTE) == []  # minute 1: the window is minutes 0 and 1
+    assert fires(book, 11.0, T0 + 2 * MINUTE) == []  # minute 2: the low of 10 has left it
+    assert fires(book, 11.55, T0 + 2 * MINUTE + 1) == [1]  # +10% from 10.5
+
+
+def test_a_low_fires_while_it_is_in_the_window_to_its_last_millisecond() -> None:
+    book = AlertBook()
+    book.add(percent(1, "up_pct", "10", "1m"))
+    assert fires(book, 10.0, T0) == []
+    assert fires(book, 11.0, T0 + 2 * MINUTE - 1) == [1]
+
+
+def test_trades_before_the_alert_count_when_the_symbol_already_tracks_minutes() -> None:
+    book = AlertBook()
+    book.add(percent(1, "up_pct", "50", "1h"))
+    assert book.history_wanted() == {"BTCUSDT": 60}
+    assert fires(book, 10.0, T0) == []
+    book.add(percent(2, "up_pct", "10", "5m"))
+    assert book.history_wanted() == {}  # the 1 h window already holds those 5 minutes
+    assert fires(book, 11.0, T0 + 4 * MINUTE) == [2]
+
+
+def test_trades_before_the_alert_count_through_the_history_the_book_asks_for() -> None:
+    book = AlertBook()
+    book.add(level(1, "above", 1000.0))
+    assert fires(book, 10.0, T0) == []  # a level-only symbol keeps no minutes
+    book.add(percent(2, "up_pct", "10", "15m"))
+    assert book.history_wanted() == {"BTCUSDT": 15}
+    assert book.history_wanted() == {}  # reported once
+    minute = T0 // MINUTE
+    book.fill_minutes("BTCUSDT", [(minute - 20, 5.0, 5.0), (minute - 3, 10.0, 10.4)])
+    assert fires(book, 10.99, T0 + 1) == []
+    assert fires(book, 11.0, T0 + 2) == [2]  # +10% from the kline's low; the older one is out
+
+
+def test_filling_the_history_clears_the_wish_and_a_longer_window_wants_more() -> None:
+    book = AlertBook()
+    book.add(percent(1, "down_pct", "10", "5m"))
+    book.fill_minutes("BTCUSDT", [])
+    assert book.history_wanted() == {}
+    book.add(percent(2, "down_pct", "10", "1d"))
+    assert book.history_wanted() == {"BTCUSDT": 1440}
+    book.remove(2)
+    book.add(percent(3, "down_pct", "10", "1m"))
+    assert book.history_wanted() == {}
+
+
+def test_klines_for_a_symbol_without_percent_alerts_are_ignored_and_bad_ones_refused() -> None:
+    book = AlertBook()
+    book.fill_minutes("NOALERTS", [(1, 2.0, 1.0)])
+    book.add(percent(1, "up_pct", "10"))
+    with pytest.raises(ValueError, match="a minute needs 0 < low <= high"):
+        book.fill_minutes("BTCUSDT", [(1, 2.0, 1.0)])
+
+
+def test_an_alert_whose_condition_already_holds_fires_at_the_next_trade() -> None:
+    book = AlertBook()
+    book.add(percent(9, "up_pct", "100", "1d"))  # keeps the minutes, never fires here
+    assert fires(book, 100.0, T0) == []
+    assert fires(book, 115.0, T0 + 1) == []
+    book.load([percent(1, "up_pct", "10", "5m"), level(2, "above", 110.0)])
+    assert fires(book, 114.0, T0 + 2) == [1, 2]
+
+
+def test_a_repeating_percent_alert_fires_again_at_the_first_trade_after_its_cooldown() -> None:
+    book = AlertBook()
+    book.add(percent(1, "up_pct", "10", "1h", cooldown=60))
+    assert fires(book, 10.0, T0) == []
+    assert fires(book, 11.0, T0 + 1) == [1]
+    assert fires(book, 12.0, T0 + 30 * SECOND) == []  # cooling down
+    assert fires(book, 12.0, T0 + 60 * SECOND) == []  # 60 s after the fire at T0 + 1: not yet
+    assert fires(book, 10.5, T0 + 60 * SECOND + 1) == []  # cooled down; +5% only
+    assert fires(book, 11.0, T0 + 60 * SECOND + 2) == [1]
+
+
+# Restarts: rows with fire_count and last_fired_ms ---------------------------------------------
+
+
+def test_a_reloaded_level_alert_waits_to_go_back_across_after_its_last_fire() -> None:
+    book = AlertBook()
+    book.load([level(1, "above", 100.0, cooldown=60, last_fired_ms=T0)])
+    assert fires(book, 101.0, T0 + HOUR) == []  # it may have fired at this very price
+    assert fires(book, 99.0, T0 + HOUR + 1) == []
+    assert fires(book, 100.0, T0 + HOUR + 2) == [1]
+
+
+def test_a_reloaded_level_alert_counts_its_cooldown_from_its_last_fire() -> None:
+    book = AlertBook()
+    book.load([level(1, "below", 100.0, cooldown=3600, last_fired_ms=T0)])
+    assert fires(book, 101.0, T0 + 1) == []
+    assert fires(book, 99.0, T0 + HOUR - 1) == []
+    assert fires(book, 99.0, T0 + HOUR) == [1]
+
+
+@pytest.mark.parametrize(("fire_count", "fires_at"), [(1, 99.0), (2, 101.0), (3, 99.0)])
+def test_a_reloaded_crossing_alert_fires_next_on_the_side_opposite_its_last_fire(
+    fire_count: int, fires_at: float
+) -> None:
+    book = AlertBook()
+    row = crossing(1, 100.0, reference=90.0, cooldown=60, fire_count=fire_count, last_fired_ms=T0)
+    book.load([row])
+    other = 200.0 - fires_at
+    assert fires(book, fires_at, T0 + 59_999) == []  # cooling down from its last fire
+    assert fires(book, other, T0 + MINUTE) == []
+    assert fires(book, fires_at, T0 + MINUTE + 1) == [1]
+    assert book.take_references() == []
+
+
+def test_a_reloaded_percent_alert_cools_down_from_its_last_fire() -> None:
+    book = AlertBook()
+    book.load([percent(1, "down_pct", "10", "1h", cooldown=60, last_fired_ms=T0)])
+    book.fill_minutes("BTCUSDT", [(T0 // MINUTE, 10.0, 10.0)])
+    assert fires(book, 9.0, T0 + 59_999) == []
+    assert fires(book, 9.0, T0 + MINUTE) == [1]
+
+
+# Nearest, for the simulator -------------------------------------------------------------------
+
+
+def test_nearest_gives_the_next_prices_that_would_change_something() -> None:
+    book = AlertBook()
+    assert book.nearest("BTCUSDT") == (-math.inf, math.inf)
+    book.load([level(1, "above", 110.0), level(2, "below", 90.0), level(3, "below", 80.0)])
+    assert book.nearest("BTCUSDT") == (90.0, 110.0)
+    book.add(percent(4, "up_pct", "5", "1m"))
+    assert fires(book, 100.0) == []
+    below, above = book.nearest("BTCUSDT")
+    assert below == 90.0
+    assert above == pytest.approx(105.0)
+    assert above <= 105.0

@@ -63,7 +63,9 @@ async def test_publishing_catches_up_after_the_connection_is_cut(
         feed.push("BTCUSDT", 1000.0)
         await wait_until_triggered(listener, set(alerts))  # claims go on without RabbitMQ
         async with pool.connection() as conn:
-            cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NULL")
+            cursor = await conn.execute(
+                "SELECT count(*) FROM alert_fires WHERE published_at IS NULL"
+            )
             assert await cursor.fetchone() == (100,)
 
         tcp_proxy.refusing = False
@@ -76,7 +78,9 @@ async def test_publishing_catches_up_after_the_connection_is_cut(
     messages = await received(rabbitmq_url, queue_name)
     assert sorted(m["alert_id"] for m in messages) == alerts  # every one, exactly once
     async with pool.connection() as conn:
-        cursor = await conn.execute("SELECT count(*) FROM alerts WHERE published_at IS NOT NULL")
+        cursor = await conn.execute(
+            "SELECT count(*) FROM alert_fires WHERE published_at IS NOT NULL"
+        )
         assert await cursor.fetchone() == (100,)
     assert tcp_proxy.connections >= 2  # it really reconnected
 
@@ -175,4 +179,57 @@ async def test_a_stop_while_rabbitmq_is_away_ends_and_loses_nothing(
         await listener.close()
         await publisher.close()
     # Claimed and unconfirmed: exactly what the next start republishes.
-    assert await alert_row(pool, alert) == ("triggered", "9.0", False)
+    assert await alert_row(pool, alert) == ("triggered", "9", False)
+
+
+async def test_a_repeat_claimed_but_unconfirmed_is_republished_once_and_keeps_its_place(
+    proxy: tuple[TcpProxy, str],
+    pool: AsyncConnectionPool,
+    database_url: str,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    """A matcher lost (cancelled mid-publish, as a crash leaves it) after claiming a repeating
+    alert's fire: the next one republishes that fire once, and the alert waits for the price to
+    go back and for its cooldown before it fires again."""
+    tcp_proxy, proxied_url = proxy
+    alert = await insert_alert(pool, "BTCUSDT", "above", "100", cooldown_seconds=60)
+    t0 = 1_795_708_800_000
+    publisher = RabbitPublisher(proxied_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher, retry_cap_seconds=0.2)
+    feed = QueueFeed()
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        await asyncio.wait_for(matcher.ready.wait(), WAIT)
+        tcp_proxy.refusing = True
+        tcp_proxy.cut()
+        feed.push("BTCUSDT", 101.0, t0)
+        async with asyncio.timeout(WAIT):
+            await matcher.progress.until(lambda: matcher.figures().claimed == 1)
+    finally:
+        task.cancel()  # gone without confirming: the fire stays unpublished
+        await asyncio.gather(task, return_exceptions=True)
+        await publisher.close()
+    assert await alert_row(pool, alert) == ("created", "101", False)
+
+    publisher = RabbitPublisher(rabbitmq_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher)
+    feed = QueueFeed()
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        await asyncio.wait_for(matcher.ready.wait(), WAIT)
+        for price, time_ms in ((105.0, t0 + 70_000), (99.0, t0 + 80_000), (103.0, t0 + 90_000)):
+            feed.push("BTCUSDT", price, time_ms)
+        await asyncio.wait_for(feed.processed(), WAIT)
+        await asyncio.wait_for(matcher.pipeline.drain(), WAIT)
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, WAIT)
+        await publisher.close()
+    messages = await received(rabbitmq_url, queue_name)
+    # Fire 1 once (republished); 105 did not fire (the price had not gone back since); 103 did,
+    # after the 99 that went back below the target, past the cooldown.
+    assert sorted((m["seq"], m["triggered_price"]) for m in messages) == [(1, "101"), (2, "103")]
+    assert await alert_row(pool, alert) == ("created", "103", True)

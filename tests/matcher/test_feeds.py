@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +13,17 @@ import pytest
 from matcher.book import AlertBook
 from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed, tick_decimals
 from shared.version import Version
+from tests.matcher.helpers import level_row
 
 
 async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path: Path) -> None:
     lines = [
-        orjson.dumps({"e": "trade", "s": "BTCUSDT", "p": "50000.10000000", "q": "1"}),
+        orjson.dumps({"e": "trade", "s": "BTCUSDT", "p": "50000.10000000", "T": 1_000}),
         orjson.dumps(
-            {"stream": "ethusdt@aggTrade", "data": {"e": "aggTrade", "s": "ETHUSDT", "p": "3000.5"}}
+            {
+                "stream": "ethusdt@aggTrade",
+                "data": {"e": "aggTrade", "s": "ETHUSDT", "p": "3000.5", "E": 2_000},
+            }
         ),
         b"not json",
         orjson.dumps({"result": None, "id": 1}),
@@ -29,17 +34,22 @@ async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path:
     path = tmp_path / "trades.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     feed = ReplayFeed(str(path))
+    before = time.time_ns() // 1_000_000
     trades = [trade async for trade in feed]
-    assert trades == [("BTCUSDT", 50000.1), ("ETHUSDT", 3000.5), ("SOLUSDT", 150.25)]
+    # At the trade's time T, or its event's time E, or (with neither) when it was read.
+    assert trades[:2] == [("BTCUSDT", 50000.1, 1_000), ("ETHUSDT", 3000.5, 2_000)]
+    symbol, price, read_at = trades[2]
+    assert (symbol, price) == ("SOLUSDT", 150.25)
+    assert read_at >= before
     assert (feed.replayed, feed.skipped) == (3, 4)
 
 
 async def test_queue_feed_delivers_in_order_and_ends_on_close() -> None:
     feed = QueueFeed()
-    feed.push("BTCUSDT", 1.0)
-    feed.push("ETHUSDT", 2.0)
+    feed.push("BTCUSDT", 1.0, 10)
+    feed.push("ETHUSDT", 2.0, 20)
     feed.close()
-    assert [trade async for trade in feed] == [("BTCUSDT", 1.0), ("ETHUSDT", 2.0)]
+    assert [trade async for trade in feed] == [("BTCUSDT", 1.0, 10), ("ETHUSDT", 2.0, 20)]
     await feed.processed()  # every trade handed out was taken back: nothing left pending
 
 
@@ -52,9 +62,9 @@ class BookSink:
         self.prices: list[float] = []
         self.ticked = Version()
 
-    def tick(self, symbol: str, price: float) -> None:
+    def tick(self, symbol: str, price: float, time_ms: int) -> None:
         self.prices.append(price)
-        self.crossed += self.book.match(symbol, price)
+        self.crossed += self.book.match(symbol, price, time_ms)
         self.ticked.bump()
 
     async def until(self, condition: Callable[[], bool]) -> None:
@@ -70,7 +80,7 @@ class BookSink:
 
 async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -> None:
     book = AlertBook()
-    book.load([(1, "SIMUSDT", "above", 101.0), (2, "SIMUSDT", "below", 99.0)])
+    book.load([level_row(1, "SIMUSDT", "above", 101.0), level_row(2, "SIMUSDT", "below", 99.0)])
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=0.01, seed=7)
     task = asyncio.create_task(feed.drive(sink))
@@ -84,7 +94,7 @@ async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -
 
 async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
     book = AlertBook()
-    book.load([(1, "UPUSDT", "above", 200.0)])
+    book.load([level_row(1, "UPUSDT", "above", 200.0)])
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=1e-9, seed=1)
     task = asyncio.create_task(feed.drive(sink))
@@ -97,7 +107,9 @@ async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
 
 async def test_simulated_prices_are_rounded_to_a_tick_of_seven_digits() -> None:
     book = AlertBook()
-    book.load([(1, "BTCUSDT", "above", 101_383.6), (2, "TINYUSDT", "above", 0.00012345)])
+    book.load(
+        [level_row(1, "BTCUSDT", "above", 101_383.6), level_row(2, "TINYUSDT", "above", 0.00012345)]
+    )
     sink = BookSink(book)
     feed = SimulatedFeed(interval_seconds=0, volatility=0.001, seed=3)
     task = asyncio.create_task(feed.drive(sink))

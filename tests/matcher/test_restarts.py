@@ -80,3 +80,29 @@ async def test_alerts_created_while_the_sync_was_lost_fire_on_what_traded_meanwh
     messages = await received(rabbitmq_url, queue_name)
     assert sorted(m["alert_id"] for m in messages) == sorted([above, below])
     assert untouched in matcher.book
+
+
+async def test_a_pause_between_the_tick_and_the_claim_wins(
+    matcher_behind_proxy: tuple[Matcher, QueueFeed, TcpProxy],
+    pool: AsyncConnectionPool,
+    rabbitmq_url: str,
+    queue_name: str,
+) -> None:
+    matcher, feed, proxy = matcher_behind_proxy
+    alert = await insert_alert(pool, "BTCUSDT", "above", "100")
+    await asyncio.wait_for(matcher.book_version.until(lambda: alert in matcher.book), WAIT)
+    proxy.refusing = True  # the claim cannot reach the database...
+    proxy.cut()
+    feed.push("BTCUSDT", 150.0)
+    await asyncio.wait_for(feed.processed(), WAIT)
+    assert alert not in matcher.book  # crossed, waiting for its claim
+    async with pool.connection() as conn:  # ... while its owner pauses it
+        await conn.execute(
+            "UPDATE alerts SET state = 'paused', paused_at = now() WHERE id = %s", (alert,)
+        )
+    proxy.refusing = False
+    async with asyncio.timeout(WAIT):
+        await matcher.progress.until(lambda: matcher.figures().claim_backlog == 0)
+    await asyncio.wait_for(matcher.pipeline.drain(), WAIT)
+    assert await _triggered_price(pool, alert) == ("paused", None)
+    assert await received(rabbitmq_url, queue_name) == []

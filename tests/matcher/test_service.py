@@ -31,9 +31,9 @@ class Running:
         self.feed = feed
         self.task = task
 
-    async def tick(self, symbol: str, price: float) -> None:
+    async def tick(self, symbol: str, price: float, time_ms: int | None = None) -> None:
         """Push a trade and wait until it is matched and its claims are published."""
-        self.feed.push(symbol, price)
+        self.feed.push(symbol, price, time_ms)
         await asyncio.wait_for(self.feed.processed(), WAIT)
         await asyncio.wait_for(self.matcher.pipeline.drain(), WAIT)
 
@@ -88,11 +88,11 @@ async def test_loaded_alerts_fire_once_and_are_published(
     assert message["symbol"] == "BTCUSDT"
     assert message["trigger_condition"] == "above"
     assert message["target_price"] == "50000"
-    assert message["triggered_price"] == "50000.0"
+    assert message["triggered_price"] == "50000"
     assert message["email"] == "ann@example.com"
     assert isinstance(message["user_id"], int)
     assert datetime.fromisoformat(message["triggered_at"]).tzinfo is not None
-    assert await alert_row(pool, above) == ("triggered", "50000.0", True)
+    assert await alert_row(pool, above) == ("triggered", "50000", True)
     assert await alert_row(pool, below) == ("created", None, False)
     assert await alert_row(pool, other) == ("created", None, False)
 
@@ -171,13 +171,20 @@ async def test_shards_split_the_alerts_without_overlap(
 async def test_claimed_but_unconfirmed_alerts_are_republished_at_start(
     start: Any, pool: AsyncConnectionPool, rabbitmq_url: str, queue_name: str
 ) -> None:
-    """The state a crash between the claim and the publish confirm leaves behind."""
+    """The state a crash between the claim and the publish confirm leaves behind: the alert
+    triggered, its fire claimed, no publish recorded."""
     alert = await insert_alert(pool, "BTCUSDT", "above", "70000")
+    claimed = datetime(2026, 1, 1, tzinfo=UTC)
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE alerts SET state = 'triggered', triggered_at = %s, triggered_price = 70001"
-            " WHERE id = %s",
-            (datetime(2026, 1, 1, tzinfo=UTC), alert),
+            "UPDATE alerts SET state = 'triggered', triggered_at = %s, triggered_price = 70001,"
+            " fire_count = 1 WHERE id = %s",
+            (claimed, alert),
+        )
+        await conn.execute(
+            "INSERT INTO alert_fires (alert_id, seq, price, fired_at, claimed_at, shard_bucket)"
+            " SELECT id, 1, 70001, %s, %s, shard_bucket FROM alerts WHERE id = %s",
+            (claimed, claimed, alert),
         )
     running = await start()
     matcher = running.matcher
@@ -233,3 +240,24 @@ async def test_metrics_tell_what_the_matcher_did(start: Any, pool: AsyncConnecti
     assert _metric(text, "pricealert_matcher_publish_backlog") == 0
     assert _metric(text, "pricealert_matcher_claim_seconds_count") == 1
     assert _metric(text, "pricealert_matcher_tick_to_confirm_seconds_count") == 1
+
+
+async def test_two_replicas_of_one_shard_claim_each_fire_of_a_repeat_once(
+    start: Any, pool: AsyncConnectionPool, rabbitmq_url: str, queue_name: str
+) -> None:
+    alert = await insert_alert(pool, "BTCUSDT", "above", "100", cooldown_seconds=60)
+    first, second = await start(), await start()
+    t0 = 1_795_708_800_000
+    for trade in ((101.0, t0), (99.0, t0 + 1_000), (102.0, t0 + 61_000)):
+        for replica in (first, second):  # both see every trade, as replicas of one shard do
+            await replica.tick("BTCUSDT", *trade)
+    messages = await received(rabbitmq_url, queue_name)
+    assert sorted((m["alert_id"], m["seq"], m["triggered_price"]) for m in messages) == [
+        (alert, 1, "101"),
+        (alert, 2, "102"),
+    ]
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT seq FROM alert_fires WHERE alert_id = %s ORDER BY seq", (alert,)
+        )
+        assert await cursor.fetchall() == [(1,), (2,)]

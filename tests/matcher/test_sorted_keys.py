@@ -39,6 +39,11 @@ class SortedKeysMachine(RuleBasedStateMachine):
         del self.model[:cut]
 
     @rule(new=st.lists(keys, max_size=30))
+    def insert_sorted(self, new: list[int]) -> None:
+        self.keys.insert_sorted(sorted(new))
+        self.model = sorted(self.model + new)
+
+    @rule(new=st.lists(keys, max_size=30))
     def extend_sorted(self, new: list[int]) -> None:
         self.keys.extend_sorted(new)
         self.model = sorted(self.model + new)

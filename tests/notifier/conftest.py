@@ -4,16 +4,18 @@ database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aio_pika
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from notifier.channels import Channel
+from notifier.channels.email import EmailChannel
 from notifier.consumer import Notifier
+from notifier.deliveries import DatabaseDeliveryLog
 from notifier.mail import MailRenderer
-from notifier.sent_log import DatabaseSentLog
 from notifier.smtp import SmtpPool
 from notifier.sources import RabbitSource
 from shared.rabbit import retry_queue
@@ -28,7 +30,8 @@ async def retry_queues_cleaned(rabbitmq_url: str, queue_name: str) -> AsyncItera
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        for delay in RETRY_DELAYS:
+        # The configured delays, and the waits a test's server asks for (Retry-After).
+        for delay in (*RETRY_DELAYS, 1.0, 2.0):
             await channel.queue_delete(retry_queue(queue_name, delay))
 
 
@@ -41,16 +44,18 @@ async def start_notifier(
     retry_queues_cleaned: None,
     clean_tables: None,
 ) -> AsyncIterator[StartNotifier]:
-    running: list[tuple[Running, SmtpPool]] = []
+    running: list[tuple[Running, list[Channel]]] = []
 
-    async def start(url: str = rabbitmq_url, **overrides: Any) -> Running:
+    async def start(
+        url: str = rabbitmq_url, extra_channels: Sequence[Channel] = (), **overrides: Any
+    ) -> Running:
         mailer = SmtpPool(
             SmtpSettings(host="127.0.0.1", port=smtp_sink.port, timeout_seconds=5, pool_size=4)
         )
+        channels = [EmailChannel(MailRenderer(SENDER), mailer), *extra_channels]
         options: dict[str, Any] = {
-            "renderer": MailRenderer(SENDER),
-            "mailer": mailer,
-            "sent_log": DatabaseSentLog(pool),
+            "channels": {c.name: c for c in channels},
+            "deliveries": DatabaseDeliveryLog(pool),
             "retry_delays": RETRY_DELAYS,
         }
         options.update(overrides)
@@ -63,11 +68,12 @@ async def start_notifier(
             task.result()
         assert notifier.ready.is_set(), "the notifier did not start"
         handle = Running(notifier, task)
-        running.append((handle, mailer))
+        running.append((handle, channels))
         return handle
 
     yield start
-    for handle, mailer in running:
+    for handle, channels in running:
         handle.notifier.stop()
         await asyncio.wait_for(handle.task, WAIT)
-        await mailer.close()
+        for channel in channels:
+            await channel.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.mail import MailRenderer, MalformedAlert, format_price
+from notifier.mail import MailRenderer
+from notifier.wording import MalformedAlert, format_price
 from shared.errors import SettingsError
 from tests.notifier.helpers import alert
 
@@ -27,7 +28,7 @@ def test_the_mail_says_what_crossed_what_at_what_price_and_when() -> None:
     assert message["From"] == "alerts@pricealert.test"
     assert message["To"] == "ann@example.com"
     assert message["Subject"] == "BTCUSDT is above 50,000.00: your alert fired"
-    assert message["Message-ID"] == "<alert-42@pricealert.test>"
+    assert message["Message-ID"] == "<alert-42-1@pricealert.test>"
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None
@@ -37,6 +38,7 @@ def test_the_mail_says_what_crossed_what_at_what_price_and_when() -> None:
         assert "50,012.50" in body
         assert "at or above" in body
         assert "2026-11-25 12:34:56 UTC" in body
+        assert "will not fire again" in body
     assert b"\r\n" in mail.raw
     assert b"\n" not in mail.raw.replace(b"\r\n", b"")
 
@@ -69,6 +71,8 @@ def test_values_are_escaped_in_the_html_part() -> None:
         {"triggered_price": "NaN"},
         {"triggered_at": "yesterday"},
         {"trigger_condition": "sideways"},
+        {"trigger_condition": "up_pct", "target_price": None},  # no percent, no window
+        {"trigger_condition": "crossing", "target_price": None},
         {"email": "no-at-sign"},
         {"email": "a@example.com\r\nBcc: everyone@example.com"},
     ],
@@ -95,3 +99,63 @@ def test_a_template_folder_missing_a_file_fails_at_start(tmp_path: Path) -> None
     (tmp_path / "subject.txt").write_text("$symbol\n")
     with pytest.raises(SettingsError, match=r"NOTIFIER_TEMPLATES.*body\.txt, body\.html"):
         MailRenderer("a@pricealert.test", str(tmp_path))
+
+
+def _subject_and_text(**fields: object) -> tuple[str, str]:
+    message = parsed(MailRenderer("a@pricealert.test").render(alert(7, **fields)).raw)
+    text = message.get_body(("plain",))
+    assert text is not None
+    return str(message["Subject"]), text.get_content()
+
+
+@pytest.mark.parametrize(
+    ("fields", "headline"),
+    [
+        ({"trigger_condition": "below", "triggered_price": "49999"}, "BTCUSDT is below 50,000.00"),
+        (
+            {"trigger_condition": "crossing", "reference_price": "49000", "seq": 1},
+            "BTCUSDT crossed 50,000.00 upwards, to 50,012.50",
+        ),
+        (  # a repeating crossing alternates: its second fire goes the other way
+            {"trigger_condition": "crossing", "reference_price": "49000", "seq": 2},
+            "BTCUSDT crossed 50,000.00 downwards, to 50,012.50",
+        ),
+        (
+            {
+                "symbol": "ETHUSDT",
+                "trigger_condition": "up_pct",
+                "target_price": None,
+                "percent": "5",
+                "window": "1h",
+                "base_price": "2500",
+                "triggered_price": "2630.10",
+            },
+            "ETHUSDT rose 5.2% within 1 hour, to 2,630.10",
+        ),
+        (
+            {
+                "symbol": "ETHUSDT",
+                "trigger_condition": "down_pct",
+                "target_price": None,
+                "percent": "10",
+                "window": "1d",
+                "base_price": "3000",
+                "triggered_price": "2690",
+            },
+            "ETHUSDT fell 10.3% within 1 day, to 2,690.00",
+        ),
+    ],
+)
+def test_the_subject_says_what_happened_for_each_kind(
+    fields: dict[str, object], headline: str
+) -> None:
+    subject, text = _subject_and_text(**fields)
+    assert subject == f"{headline}: your alert fired"
+    assert f"{headline}." in text
+
+
+def test_a_repeating_alert_says_when_it_can_fire_again() -> None:
+    _, text = _subject_and_text(frequency="repeat", cooldown_seconds=3600, seq=3)
+    assert "fire 3" in text
+    assert "It can fire again from 2026-11-25 13:34:56 UTC (its cooldown is 1 hour)" in text
+    assert "once the price has gone back below 50,000.00" in text

@@ -31,7 +31,7 @@ async def _all_mailed_once(
     assert sorted(smtp_sink.alert_ids) == list(range(1, ALERTS + 1))
     assert running.count("sent") == ALERTS
     async with pool.connection() as conn:
-        cursor = await conn.execute("SELECT count(*) FROM alert_emails")
+        cursor = await conn.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'")
         assert await cursor.fetchone() == (ALERTS,)
 
 

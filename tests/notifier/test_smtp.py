@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from notifier.errors import PermanentSendError, TransientSendError
 from notifier.mail import MailRenderer
-from notifier.smtp import PermanentSendError, SmtpPool, TransientSendError
+from notifier.smtp import SmtpPool
 from shared.settings import SmtpSettings
 from tests.notifier.helpers import alert
 from tests.smtp_sink import SmtpSink

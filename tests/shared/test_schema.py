@@ -57,24 +57,29 @@ async def _insert(
         return [int(r[0]) for r in await cursor.fetchall()]
 
 
-async def test_insert_notifies_what_the_matcher_needs(
+async def test_insert_notifies_the_ids_of_live_alerts(
     pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
 ) -> None:
     (alert_id,) = await _insert(pool, user_id, 1, symbol="ETHUSDT")
     (payload,) = await _payloads(listener, 1)
-    assert payload == {
-        "op": "insert",
-        "alerts": [
-            {
-                "id": alert_id,
-                "bucket": shard_bucket("ETHUSDT"),
-                "symbol": "ETHUSDT",
-                "condition": "above",
-                "target": "100.50",
-                "state": "created",
-            }
-        ],
-    }
+    assert payload == {"op": "live", "ids": [alert_id]}
+
+
+async def test_pause_and_resume_tell_the_matcher_to_drop_and_to_read_again(
+    pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
+) -> None:
+    (alert_id,) = await _insert(pool, user_id, 1)
+    await _payloads(listener, 1)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE alerts SET state = 'paused', paused_at = now() WHERE id = %s", (alert_id,)
+        )
+        await conn.execute(
+            "UPDATE alerts SET state = 'created', paused_at = NULL WHERE id = %s", (alert_id,)
+        )
+    paused, resumed = await _payloads(listener, 2)
+    assert paused == {"op": "state", "ids": [alert_id]}
+    assert resumed == {"op": "live", "ids": [alert_id]}
 
 
 async def test_state_changes_notify_and_other_updates_do_not(
@@ -85,7 +90,8 @@ async def test_state_changes_notify_and_other_updates_do_not(
     async with pool.connection() as conn:
         await conn.execute("UPDATE alerts SET email = 'b@example.com'")  # no state change
         await conn.execute(
-            "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 101"
+            "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 101,"
+            " fire_count = 1"
             " WHERE id = %s",
             (first,),
         )
@@ -100,9 +106,11 @@ async def test_state_changes_notify_and_other_updates_do_not(
 async def test_a_large_statement_is_batched_into_small_payloads(
     pool: AsyncConnectionPool, listener: psycopg.AsyncConnection[Any], user_id: int
 ) -> None:
-    ids = await _insert(pool, user_id, 1000, target="123456789012345.12345678"[:24])
-    payloads = await _payloads(listener, 25)
-    assert [a["id"] for p in payloads for a in p["alerts"]] == ids
+    async with pool.connection() as conn:  # the longest ids there are, for the longest payloads
+        await conn.execute("SELECT setval(pg_get_serial_sequence('alerts', 'id'), 9e18::bigint)")
+    ids = await _insert(pool, user_id, 1000)
+    payloads = await _payloads(listener, 4)
+    assert [alert_id for p in payloads for alert_id in p["ids"]] == ids
     assert max(len(orjson.dumps(p)) for p in payloads) < 8000
 
 
@@ -112,7 +120,7 @@ async def test_a_large_state_change_is_batched_into_small_payloads(
     async with pool.connection() as conn:  # the longest ids there are, for the longest payloads
         await conn.execute("SELECT setval(pg_get_serial_sequence('alerts', 'id'), 9e18::bigint)")
     ids = await _insert(pool, user_id, 1000)
-    await _payloads(listener, 25)
+    await _payloads(listener, 4)
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE alerts SET state = 'deleted', deleted_at = now() WHERE id = ANY(%s)", (ids,)
@@ -122,32 +130,72 @@ async def test_a_large_state_change_is_batched_into_small_payloads(
     assert max(len(orjson.dumps(p)) for p in payloads) < 8000
 
 
+_INTO = {  # how a row gets into each state, within the table's rules
+    "created": "state = 'created', paused_at = NULL",
+    "triggered": "state = 'triggered', triggered_at = now(), triggered_price = 1, fire_count = 1",
+    "paused": "state = 'paused', paused_at = now()",
+    "expired": "state = 'expired', expired_at = now(), paused_at = NULL",
+    "deleted": "state = 'deleted', deleted_at = now()",
+}
+_ALLOWED = {
+    ("created", "triggered"),
+    ("created", "paused"),
+    ("created", "expired"),
+    ("created", "deleted"),
+    ("paused", "created"),
+    ("paused", "expired"),
+    ("paused", "deleted"),
+    ("triggered", "deleted"),
+    ("expired", "deleted"),
+}
+_PATHS = {
+    "created": [],
+    "triggered": ["triggered"],
+    "paused": ["paused"],
+    "expired": ["expired"],
+    "deleted": ["deleted"],
+}
+
+
+@pytest.mark.parametrize("start", sorted(_INTO))
+@pytest.mark.parametrize("end", sorted(_INTO))
+async def test_the_database_allows_exactly_the_life_cycle(
+    pool: AsyncConnectionPool, user_id: int, start: str, end: str
+) -> None:
+    if start == end:
+        return
+    (alert_id,) = await _insert(pool, user_id, 1)
+    async with pool.connection() as conn:
+        for step in _PATHS[start]:
+            await conn.execute(f"UPDATE alerts SET {_INTO[step]} WHERE id = %s", (alert_id,))
+        move = f"UPDATE alerts SET {_INTO[end]} WHERE id = %s"
+        if (start, end) in _ALLOWED:
+            await conn.execute(move, (alert_id,))
+        else:
+            with pytest.raises(psycopg.errors.CheckViolation):
+                await conn.execute(move, (alert_id,))
+
+
 @pytest.mark.parametrize(
-    ("start", "illegal"),
+    "columns",
     [
-        ("triggered", "created"),
-        ("deleted", "created"),
-        ("deleted", "triggered"),
+        "trigger_condition = 'up_pct'",  # a percent move with a target and no percent
+        "percent = 5, time_window = '1h'",  # a level alert with a percent
+        "time_window = '2h'",
+        "frequency = 'repeat'",  # a repeat needs a cooldown
+        "cooldown_seconds = 3600",  # and a cooldown a repeat
+        "frequency = 'repeat', cooldown_seconds = 30",
+        "reference_price = 100",  # a reference is for crossing alerts
+        "trigger_condition = 'sideways'",
     ],
 )
-async def test_state_only_moves_forward(
-    pool: AsyncConnectionPool, user_id: int, start: str, illegal: str
+async def test_the_database_refuses_impossible_kinds(
+    pool: AsyncConnectionPool, user_id: int, columns: str
 ) -> None:
     (alert_id,) = await _insert(pool, user_id, 1)
     async with pool.connection() as conn:
-        await conn.execute(
-            """UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 1
-               WHERE id = %s""",
-            (alert_id,),
-        )
-        if start == "deleted":
-            await conn.execute(
-                "UPDATE alerts SET state = 'deleted', deleted_at = now() WHERE id = %s", (alert_id,)
-            )
-        with pytest.raises(psycopg.errors.CheckViolation, match="cannot go from"):
-            await conn.execute(
-                "UPDATE alerts SET state = %s, deleted_at = NULL WHERE id = %s", (illegal, alert_id)
-            )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            await conn.execute(f"UPDATE alerts SET {columns} WHERE id = %s", (alert_id,))
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,12 @@ def test_rabbitmq_url_is_built_from_rabbitmq_host() -> None:
         ({"NOTIFIER_RETRY_DELAYS": "10,soon"}, "NOTIFIER_RETRY_DELAYS"),
         ({"NOTIFIER_RETRY_DELAYS": "10,0"}, "NOTIFIER_RETRY_DELAYS"),
         ({"NOTIFIER_PREFETCH": "0"}, "NOTIFIER_PREFETCH"),
+        ({"WEBHOOK_ALLOW_PRIVATE": "maybe"}, "WEBHOOK_ALLOW_PRIVATE"),
+        ({"WEBHOOK_TIMEOUT_SECONDS": "0"}, "WEBHOOK_TIMEOUT_SECONDS"),
+        ({"TELEGRAM_API_URL": "ftp://telegram"}, "TELEGRAM_API_URL"),
+        ({"TELEGRAM_MAX_PER_SECOND": "-3"}, "TELEGRAM_MAX_PER_SECOND"),
+        ({"TELEGRAM_MAX_PER_SECOND": "fast"}, "TELEGRAM_MAX_PER_SECOND"),
+        ({"BINANCE_REST_WEIGHT_PER_MINUTE": "10"}, "BINANCE_REST_WEIGHT_PER_MINUTE"),
         ({"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "TRUSTED_PROXIES"),
         ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
         ({"LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": "10"}, "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"),
@@ -141,3 +147,21 @@ def test_the_api_hardening_settings() -> None:
     assert settings.password_hash_concurrency == 2
     assert settings.request_body_timeout_seconds == 2.5
     assert settings.api_max_connections == 300
+
+
+def test_channel_settings_have_safe_defaults_and_are_read() -> None:
+    default = Settings.from_env({})
+    assert default.webhook_allow_private is False
+    assert default.telegram_bot_token is None
+    settings = Settings.from_env(
+        {
+            "WEBHOOK_ALLOW_PRIVATE": "true",
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "TELEGRAM_MAX_PER_SECOND": "10",
+            "BINANCE_REST_WEIGHT_PER_MINUTE": "1200",
+        }
+    )
+    assert settings.webhook_allow_private is True
+    assert settings.telegram_bot_token == "123:abc"
+    assert settings.telegram_max_per_second == 10
+    assert settings.binance_rest_weight_per_minute == 1200

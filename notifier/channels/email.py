@@ -1,0 +1,37 @@
+"""The email channel: the fire rendered as a mail (``notifier.mail``) and handed to a mailer (the
+SMTP pool, or the outbox of ``pricealert up``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from notifier.errors import PermanentSendError
+from notifier.mail import Mail, MailRenderer
+from notifier.wording import MalformedAlert
+from shared.messages import AlertMessage
+
+
+class Mailer(Protocol):
+    async def send(self, mail: Mail) -> None:
+        """Returns once accepted; raises TransientSendError or PermanentSendError."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, renderer: MailRenderer, mailer: Mailer) -> None:
+        self._renderer = renderer
+        self._mailer = mailer
+
+    async def deliver(self, message: AlertMessage) -> None:
+        try:
+            mail = self._renderer.render(message)
+        except MalformedAlert as exc:
+            raise PermanentSendError(f"cannot become a mail: {exc}") from None
+        await self._mailer.send(mail)
+
+    async def close(self) -> None:
+        await self._mailer.close()

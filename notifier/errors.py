@@ -1,0 +1,16 @@
+"""How a channel's send can fail: worth another try later, or never going to work."""
+
+from __future__ import annotations
+
+
+class TransientSendError(Exception):
+    """Worth another try later: the server is down, slow, or asked us to wait. ``retry_after``
+    is the wait it asked for, in seconds, when it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(Exception):
+    """Will never be delivered as it is: the recipient or the message is refused for good."""
