@@ -61,6 +61,14 @@ class _EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
+    @property
+    def bound_port(self) -> int | None:
+        """The port listened on: the one the system chose when asked for port 0."""
+        for listener in self.servers:
+            for sock in listener.sockets:
+                return int(sock.getsockname()[1])
+        return None
+
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
@@ -166,7 +174,6 @@ async def run_up(
         log.info("matcher feed", extra={"feed": description})
         stopping = asyncio.Event()
         stop_on_signals(stopping.set)
-        api_url = f"http://{host}:{port}"
         tasks = [
             asyncio.create_task(notifier.run(), name="notifier"),
             asyncio.create_task(matcher.run(trades), name="matcher"),
@@ -174,6 +181,7 @@ async def run_up(
         ]
         try:
             await _until_started(server, matcher, notifier, tasks)
+            api_url = f"http://{host}:{server.bound_port or port}"
             print(
                 f"pricealert is up: API {api_url}  docs {api_url}/openapi.json"
                 + (f"  outbox {outbox}" if outbox else ""),
