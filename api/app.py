@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +42,7 @@ from shared.errors import (
     ValidationError,
 )
 from shared.logs import configure_logging
+from shared.schema import SchemaGate
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,17 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _schema_missing(request: Request, exc: Exception) -> Response:
+    """A table or function this code needs is not there: the schema is older than the code
+    (``pricealert migrate`` has not run yet). Not the client's fault, and it passes."""
+    log.warning("database schema not ready", extra={"error": str(exc), "path": request.url.path})
+    return error_response(
+        503,
+        "the service is starting: its database schema is not ready yet, try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _database_refused(request: Request, exc: Exception) -> Response:
     """A value the checks above the database let through and the database refused: the request's
     fault, not the server's; logged, since a check in the API ought to have caught it."""
@@ -146,14 +159,20 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
     )
 
     passwords = Passwords(concurrency=settings.password_hash_concurrency or usable_cpus())
+    schema = SchemaGate(settings.require_database_url(), name="api")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_pool:
             await app_pool.open(wait=False)
+        # Serves at once; /readyz says 503 until the schema is there, and this says so in the
+        # log (then at most every 30 s) until `pricealert migrate` has run.
+        waiting = asyncio.create_task(schema.wait(), name="schema")
         try:
             yield
         finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
             passwords.close()
             if owns_pool:
                 await app_pool.close()
@@ -166,6 +185,9 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
             HTTPException: _http_error,
             psycopg.OperationalError: _database_down,
             PoolTimeout: _database_down,
+            psycopg.errors.UndefinedTable: _schema_missing,
+            psycopg.errors.UndefinedFunction: _schema_missing,
+            psycopg.errors.UndefinedColumn: _schema_missing,
             psycopg.DataError: _database_refused,
             psycopg.IntegrityError: _database_refused,
         },
@@ -179,6 +201,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         signup_per_address=settings.signups_per_address,
     )
     app.state.pool = app_pool
+    app.state.schema = schema
     app.state.access_tokens = access_tokens
     app.state.trusted_proxies = settings.trusted_proxies
     app.state.body_timeout_seconds = settings.request_body_timeout_seconds

@@ -1,4 +1,5 @@
-"""Liveness (the process answers) and readiness (the database answers too)."""
+"""Liveness (the process answers) and readiness (the database answers, with its schema at the
+version this code needs)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from api.responses import JSONResponse, error_response
 from shared.db import GatedPool
+from shared.schema import SchemaGate
 
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -29,4 +31,7 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:  # any failure at all means "not ready", and says why
         reason = str(exc) or type(exc).__name__
         return error_response(503, f"database unreachable: {reason}")
+    schema: SchemaGate | None = getattr(request.app.state, "schema", None)
+    if schema is not None and not await schema.check():
+        return error_response(503, f"not ready: {schema.waiting_for}")
     return JSONResponse({"status": "ready"})

@@ -12,7 +12,8 @@ from matcher.binance.rest import BinanceRest
 from matcher.feeds import Feed, ReplayFeed, SimulatedFeed
 from matcher.publisher import Publisher, RabbitPublisher
 from matcher.service import Matcher
-from shared.running import serve_metrics, stop_on_signals
+from shared.probes import serve_probes
+from shared.running import stop_on_signals
 from shared.settings import Settings, Shard
 
 log = logging.getLogger("pricealert.matcher")
@@ -60,8 +61,12 @@ async def run_matcher(
     async with AsyncExitStack() as stack:
         matcher = await build_matcher(settings, stack, shard)
         feed, description = build_feed(settings, stack, choice)
-        serve_metrics(matcher.metrics, metrics_port, settings.metrics_host)
         stop_on_signals(matcher.stop)
+        probes = serve_probes(
+            matcher.metrics.registry, matcher.waiting_for, metrics_port, settings.metrics_host
+        )
+        if probes is not None:
+            stack.callback(probes.close)
         log.info("matcher starting", extra={"shard": str(shard), "feed": description})
         await matcher.run(feed)
     if isinstance(feed, ReplayFeed):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -45,10 +45,6 @@ class MatcherMetrics:
     def watch(self, snapshot: Callable[[], MatcherFigures]) -> None:
         """Export the figures ``snapshot()`` returns, read at each scrape."""
         self.registry.register(_FiguresCollector(snapshot))
-
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Serve ``/metrics`` on a background thread."""
-        start_http_server(port, addr=host, registry=self.registry)
 
 
 class _FiguresCollector(Collector):

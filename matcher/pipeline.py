@@ -158,6 +158,11 @@ class ClaimPipeline:
             self._idle.clear()
             self._claimed.bump()
 
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The claim and publish workers, once started: neither ever returns by itself."""
+        return list(self._tasks)
+
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="claims"),

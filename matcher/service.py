@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -31,7 +32,8 @@ from matcher.pipeline import ClaimPipeline
 from matcher.publisher import Publisher
 from shared.backoff import full_jitter
 from shared.db import create_pool
-from shared.errors import DatabaseUnavailable
+from shared.errors import DatabaseUnavailable, PartStopped
+from shared.schema import SchemaGate
 from shared.settings import Shard
 from shared.version import Version
 
@@ -57,6 +59,7 @@ class Matcher:
         summary_every_seconds: float = 60.0,
         retry_cap_seconds: float = 2.0,
         stop_timeout_seconds: float = 30.0,
+        schema_gate: SchemaGate | None = None,
     ) -> None:
         self._url = database_url
         self._shard = shard
@@ -89,6 +92,9 @@ class Matcher:
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
         self._book_version = Version()  # bumped whenever a reload or notification applied
         self._synced = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._schema = schema_gate or SchemaGate(database_url, name=f"matcher {shard}")
+        self._resyncing = False
         self._tick_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.ticks = 0
@@ -107,6 +113,19 @@ class Matcher:
     @property
     def book_version(self) -> Version:
         return self._book_version
+
+    def waiting_for(self) -> str | None:
+        """What keeps this replica from being ready (``/readyz``), or None when it matches.
+        Read from the probes' thread: plain attributes only."""
+        if self._stopping:
+            return "stopping"
+        if self._schema.waiting_for is not None:
+            return self._schema.waiting_for
+        if not self.ready.is_set():
+            return "loading the shard's alerts"
+        if self._resyncing:
+            return "reloading the shard after a lost database connection"
+        return None
 
     def figures(self) -> MatcherFigures:
         """A snapshot of every figure: what the metrics and the log summary report."""
@@ -129,20 +148,37 @@ class Matcher:
         )
 
     async def run(self, feed: Feed) -> None:
-        """Match ``feed`` until it ends or ``stop()`` is called; then finish the claims and
-        publishes in flight and return."""
+        """Wait for the database schema, then match ``feed`` until it ends or ``stop()`` is
+        called; then finish the claims and publishes in flight and return. A part that ends on
+        its own (the change follower, the claims, a periodic task) stops the matcher with
+        ``PartStopped``: a matcher without it would go on matching a stale book."""
         self._feed = feed
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            schema = asyncio.ensure_future(self._schema.wait())
+            await asyncio.wait({schema, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not schema.done():
+                schema.cancel()
+                log.info("matcher stopped while waiting for the database schema")
+                return
+            schema.result()
+            await self._run(feed, stopped)
+        finally:
+            stopped.cancel()
+
+    async def _run(self, feed: Feed, stopped: asyncio.Future[Any]) -> None:
         await self._pool.open()
         self.pipeline.start()
         follower = asyncio.create_task(self._follow_changes(), name="follow-changes")
-        helpers = [follower]
+        helpers = [follower, *self.pipeline.tasks]
         try:
-            synced = asyncio.create_task(self._synced.wait())
-            await asyncio.wait({synced, follower}, return_when=asyncio.FIRST_COMPLETED)
-            if not synced.done():  # the follower died before the first load: say why
+            synced: asyncio.Future[Any] = asyncio.ensure_future(self._synced.wait())
+            await asyncio.wait({synced, stopped, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done():
                 synced.cancel()
-                follower.result()
-                raise RuntimeError("the database change follower stopped before loading")
+                self._check_parts(helpers)
+                log.info("matcher stopped while loading its shard")
+                return
             # Everything claimed before this start and never confirmed (a crash between claim
             # and confirm) is queued for publishing before the first tick.
             await self._republish_pass(datetime.now(UTC))
@@ -157,12 +193,10 @@ class Matcher:
             self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
             if self._stopping:  # stop() came while loading: no tick task to cancel then
                 self._tick_task.cancel()
-            # A follower that dies would leave the book stale for good: that ends the matcher.
-            await asyncio.wait({self._tick_task, follower}, return_when=asyncio.FIRST_COMPLETED)
-            if follower.done() and not self._tick_task.done():
+            await asyncio.wait({self._tick_task, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._tick_task.done():
                 self._tick_task.cancel()
-                follower.result()
-                raise RuntimeError("the database change follower stopped")
+                self._check_parts(helpers)
             try:
                 await self._tick_task
             except asyncio.CancelledError:
@@ -177,6 +211,25 @@ class Matcher:
             await self.pipeline.stop()
             await self._pool.close()
             self._log_summary("matcher stopped")
+
+    def _check_parts(self, parts: Sequence[asyncio.Task[None]]) -> None:
+        """Raise ``PartStopped`` for the first of ``parts`` that ended (none should, ever)."""
+        for task in parts:
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                log.error(
+                    "a part of the matcher stopped: the matcher stops with it",
+                    extra={
+                        "shard": str(self._shard),
+                        "part": task.get_name(),
+                        "error": repr(error) if error else "it returned",
+                    },
+                    exc_info=error,
+                )
+                raise PartStopped(
+                    f"matcher {self._shard}: its part {task.get_name()!r} stopped"
+                    + (f": {error!r}" if error else "")
+                ) from error
 
     async def _drain_before_exit(self) -> None:
         """Wait for the claims and publishes in flight, at most the stop timeout: with RabbitMQ
@@ -196,8 +249,9 @@ class Matcher:
             )
 
     def stop(self) -> None:
-        """Stop taking ticks; ``run`` then drains and returns."""
+        """Stop taking ticks (or waiting to start); ``run`` then drains and returns."""
         self._stopping = True
+        self._stop_requested.set()
         if self._tick_task is not None:
             self._tick_task.cancel()
 
@@ -281,6 +335,7 @@ class Matcher:
                 )
 
     def _sync_lost(self, error: Exception) -> None:
+        self._resyncing = True
         self._resyncs += 1
         self.progress.bump()
         self._sync_lost_at = time.monotonic()
@@ -300,6 +355,7 @@ class Matcher:
         gap, self._gap = self._gap, None
         fired_in_gap = self._replay_gap(book, gap) if gap is not None else 0
         self._synced.set()
+        self._resyncing = False
         self._book_version.bump()
         log.info(
             "shard loaded",

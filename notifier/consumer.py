@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from notifier.channels import Channel
 from notifier.deliveries import DeliveryLog, Fire, Outcome, Status
@@ -40,7 +41,9 @@ from notifier.errors import PermanentSendError, TransientSendError
 from notifier.metrics import NotifierMetrics
 from notifier.sources import WRITE_TIMEOUT_SECONDS, Delivery, Headers, MessageSource
 from shared.backoff import full_jitter
+from shared.errors import PartStopped
 from shared.messages import AlertMessage
+from shared.schema import SchemaGate
 from shared.version import Version
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class Notifier:
         deliveries: DeliveryLog,
         retry_delays: Sequence[float],
         metrics: NotifierMetrics | None = None,
+        schema_gate: SchemaGate | None = None,
     ) -> None:
         self._source = source
         self._channels = dict(channels)
@@ -89,6 +93,7 @@ class Notifier:
         self._retry_delays = tuple(retry_delays)
         self.metrics = metrics or NotifierMetrics()
         self.ready = asyncio.Event()
+        self._schema = schema_gate  # None: no database, no schema to wait for
         self.progress = Version()  # bumped after every message handled
         self._stopping = asyncio.Event()
         self._in_flight = 0
@@ -102,14 +107,50 @@ class Notifier:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
         self._stopping.set()
 
+    def waiting_for(self) -> str | None:
+        """What keeps the notifier from being ready (``/readyz``), or None while it consumes.
+        Read from the probes' thread: plain attributes only."""
+        if self._stopping.is_set():
+            return "stopping"
+        if self._schema is not None and self._schema.waiting_for is not None:
+            return self._schema.waiting_for
+        if not self.ready.is_set():
+            return f"connecting to {self._source.description}"
+        return None
+
     async def run(self) -> None:
-        """Consume until ``stop``; then settle the messages in hand and return."""
+        """Wait for the database schema (with a database), then consume until ``stop``; then
+        settle the messages in hand and return. Its summary task ending on its own stops it
+        with ``PartStopped``."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            if self._schema is not None:
+                schema = asyncio.ensure_future(self._schema.wait())
+                await asyncio.wait({schema, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not schema.done():
+                    schema.cancel()
+                    log.info("notifier stopped while waiting for the database schema")
+                    return
+                schema.result()
+            await self._consume(stopping)
+        finally:
+            stopping.cancel()
+
+    async def _consume(self, stopping: asyncio.Future[Any]) -> None:
         try:
             await self._source.start(self._on_message)
             self.ready.set()
-            summary = asyncio.create_task(self._log_summaries())
+            summary = asyncio.create_task(self._log_summaries(), name="summary")
             try:
-                await self._stopping.wait()
+                await asyncio.wait({stopping, summary}, return_when=asyncio.FIRST_COMPLETED)
+                if summary.done():
+                    error = None if summary.cancelled() else summary.exception()
+                    log.error(
+                        "a part of the notifier stopped: the notifier stops with it",
+                        extra={"part": "summary", "error": repr(error)},
+                        exc_info=error,
+                    )
+                    raise PartStopped(f"notifier: its summary task stopped: {error!r}") from error
                 log.info("notifier stopping: no new messages", extra={"in_flight": self._in_flight})
                 await self._source.stop_consuming()
                 await self._idle.wait()

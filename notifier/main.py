@@ -17,7 +17,9 @@ from notifier.smtp import SmtpPool
 from notifier.sources import MessageSource, RabbitSource
 from notifier.webhook_secrets import DatabaseWebhookSecrets, NoWebhookSecrets
 from shared.db import create_pool
-from shared.running import serve_metrics, stop_on_signals
+from shared.probes import serve_probes
+from shared.running import stop_on_signals
+from shared.schema import SchemaGate
 from shared.settings import Settings
 
 log = logging.getLogger("pricealert.notifier")
@@ -37,7 +39,9 @@ async def build_notifier(
     closed by ``stack``, also when a later step fails."""
     deliveries: DeliveryLog
     secrets: WebhookSecrets
+    schema_gate = None
     if settings.database_url:
+        schema_gate = SchemaGate(settings.database_url, name="notifier")
         pool = create_pool(settings.database_url, size=DATABASE_CONNECTIONS, name="notifier")
         await pool.open()
         stack.push_async_callback(pool.close)
@@ -81,6 +85,7 @@ async def build_notifier(
         channels={channel.name: channel for channel in channels},
         deliveries=deliveries,
         retry_delays=settings.notifier_retry_delays,
+        schema_gate=schema_gate,
     )
 
 
@@ -88,8 +93,12 @@ async def run_notifier(settings: Settings, metrics_port: int | None) -> int:
     """``pricealert notifier``: consume until SIGTERM or SIGINT, then settle what is in hand."""
     async with AsyncExitStack() as stack:
         notifier = await build_notifier(settings, stack)
-        serve_metrics(notifier.metrics, metrics_port, settings.metrics_host)
         stop_on_signals(notifier.stop)
+        probes = serve_probes(
+            notifier.metrics.registry, notifier.waiting_for, metrics_port, settings.metrics_host
+        )
+        if probes is not None:
+            stack.callback(probes.close)
         smtp = settings.smtp
         log.info(
             "notifier starting",

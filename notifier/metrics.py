@@ -3,7 +3,7 @@ channel, messages in flight."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 CHANNELS = ("email", "webhook", "telegram")
 OUTCOMES = (
@@ -66,7 +66,3 @@ class NotifierMetrics:
         totals = {outcome: int(self.value(outcome)) for outcome in OUTCOMES}
         totals["parked_malformed"] = int(self.value("parked_malformed"))
         return totals
-
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Serve ``/metrics`` on a background thread."""
-        start_http_server(port, addr=host, registry=self.registry)

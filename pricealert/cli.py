@@ -16,7 +16,7 @@ from api.serving import uvicorn_options
 from matcher.main import FeedChoice, run_matcher
 from notifier.main import run_notifier
 from pricealert.up import default_data_dir, run_up
-from shared.errors import MigrationError, SettingsError
+from shared.errors import MigrationError, PartStopped, SettingsError
 from shared.logs import configure_logging
 from shared.migrate import migrate
 from shared.settings import Settings, parse_shard
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except psycopg.OperationalError as exc:
         print(f"pricealert: cannot reach the database: {exc}".strip(), file=sys.stderr)
+        return 1
+    except PartStopped as exc:  # logged with its traceback where it happened
+        print(f"pricealert: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

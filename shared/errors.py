@@ -22,6 +22,14 @@ class MigrationError(PriceAlertError):
     """The schema cannot be brought up to date (for example an applied migration was edited)."""
 
 
+# Running
+
+
+class PartStopped(PriceAlertError):
+    """A part a service runs beside its main loop ended on its own: the service stops with it
+    (a non-zero exit) rather than go on without it."""
+
+
 # Requests: each maps to one HTTP status
 
 

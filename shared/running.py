@@ -1,4 +1,4 @@
-"""What every long-running command does the same way: metrics served, stop on a signal."""
+"""What every long-running command does the same way: stop on a signal."""
 
 from __future__ import annotations
 
@@ -6,19 +6,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from typing import Protocol
 
 log = logging.getLogger("pricealert")
-
-
-class ServesMetrics(Protocol):
-    def serve(self, port: int, host: str = "127.0.0.1") -> None: ...
-
-
-def serve_metrics(metrics: ServesMetrics, port: int | None, host: str = "127.0.0.1") -> None:
-    if port is not None:
-        metrics.serve(port, host)
-        log.info("metrics served", extra={"url": f"http://{host}:{port}/metrics"})
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:
