@@ -47,11 +47,15 @@ def _parser() -> argparse.ArgumentParser:
         help="random-walk prices for the symbols in the book (no internet needed)",
     )
     matcher.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus /metrics here (MATCHER_METRICS_PORT)"
+        "--metrics-port",
+        type=int,
+        help="serve /metrics, /healthz and /readyz here (MATCHER_METRICS_PORT; 0: any free port)",
     )
     notifier = commands.add_parser("notifier", help="run the email consumer")
     notifier.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus /metrics here (NOTIFIER_METRICS_PORT)"
+        "--metrics-port",
+        type=int,
+        help="serve /metrics, /healthz and /readyz here (NOTIFIER_METRICS_PORT; 0: any free port)",
     )
     up = commands.add_parser(
         "up", help="everything in one process, with embedded stand-ins for what is not configured"
@@ -99,17 +103,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _serve_api(args, settings)
     if args.command == "matcher":
         shard = parse_shard(args.shard, "--shard") if args.shard else settings.matcher_shard
-        metrics_port = args.metrics_port or settings.matcher_metrics_port
+        metrics_port = _given(args.metrics_port, settings.matcher_metrics_port)
         if args.replay and args.simulate:
             raise SettingsError("--replay and --simulate are two feeds: give one")
         choice = FeedChoice(replay=args.replay, simulate=args.simulate)
         return asyncio.run(run_matcher(settings, shard, choice, metrics_port))
     if args.command == "notifier":
-        metrics_port = args.metrics_port or settings.notifier_metrics_port
+        metrics_port = _given(args.metrics_port, settings.notifier_metrics_port)
         return asyncio.run(run_notifier(settings, metrics_port))
     if args.command == "up":
         return _up(args, settings)
     raise AssertionError(f"unknown command {args.command}")
+
+
+def _given(port: int | None, setting: int | None) -> int | None:
+    """The option's port if given (0: any free port, logged), else the setting's."""
+    return port if port is not None else setting
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,6 +19,7 @@ from functools import cache
 import psycopg
 
 from shared.migrate import available_migrations
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class SchemaGate:
         self._log_every = log_every_seconds
         self.waiting_for: str | None = "checking the database schema"
         self._ready = False
+        self.checks = Version()  # bumped after every look
 
     @property
     def ready(self) -> bool:
@@ -97,6 +99,7 @@ class SchemaGate:
         if problem is None:
             self._ready = True
         self.waiting_for = problem
+        self.checks.bump()
         return self._ready
 
     async def wait(self) -> None:
