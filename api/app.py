@@ -221,6 +221,6 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
 
 def app_from_environment() -> Starlette:
     """Factory for uvicorn workers: each builds the app from the same environment."""
-    settings = Settings.from_env(os.environ)
+    settings = Settings.from_env(os.environ, service="api")
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

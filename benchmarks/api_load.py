@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -109,7 +110,7 @@ def main() -> int:
     url = make_conninfo(ADMIN_URL, dbname=database)
     env = os.environ | {
         "DATABASE_URL": url,
-        "JWT_SECRET": "benchmark-secret-" + "x" * 40,
+        "JWT_SECRET": secrets.token_urlsafe(48),
         "MAX_LIVE_ALERTS_PER_USER": "100000000",
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
         "SIGNUPS_PER_ADDRESS": "1000000/1",  # its users all sign up from 127.0.0.1

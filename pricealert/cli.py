@@ -79,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        # Each command reads only its own service's variables (shared.settings.VARIABLES).
+        settings = Settings.from_env(os.environ, service=args.command)
         configure_logging(settings.log_level, settings.log_format)
         return _run(args, settings)
     except (SettingsError, MigrationError) as exc:

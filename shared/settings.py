@@ -3,6 +3,11 @@
 The variable names are the ones the README's "Settings" table lists; the original Django
 design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are honoured too. A missing or
 malformed value raises :class:`SettingsError` whose message is one line naming the variable.
+
+Each command reads only the variables of its service (``VARIABLES``): the matcher never looks
+at ``JWT_SECRET`` or ``SMTP_PASSWORD``, so a deployment gives it neither, and a value it does
+not use can neither stop it nor leak through it. Secrets that look like placeholders
+(``change-me``, ``example``, ``xxxxxxxx``...) are refused at start, naming the variable.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal, TypeVar, get_args
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from shared.errors import SettingsError
 
@@ -23,6 +28,76 @@ SmtpTls = Literal["none", "starttls", "tls"]
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 JWT_SECRET_MIN_LENGTH = 32
+Service = Literal["migrate", "api", "matcher", "notifier", "up"]
+
+_DATABASE = frozenset(
+    {"DATABASE_URL", "DATABASE_POOL_SIZE", *(f"DATABASE_SETTINGS__{p}" for p in _SEED_DB_PARTS)}
+)
+_RABBITMQ = frozenset(
+    {"RABBITMQ_URL", "RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASSWORD"}
+    | {"RABBITMQ_QUEUE"}
+)
+_LOGS = frozenset({"LOG_LEVEL", "LOG_FORMAT"})
+_API = frozenset(
+    {
+        "JWT_SECRET",
+        "ACCESS_TOKEN_TTL_SECONDS",
+        "REFRESH_TOKEN_TTL_SECONDS",
+        "MAX_LIVE_ALERTS_PER_USER",
+        "TRUSTED_PROXIES",
+        "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS",
+        "LOGIN_FAILURES_PER_ADDRESS",
+        "SIGNUPS_PER_ADDRESS",
+        "PASSWORD_HASH_CONCURRENCY",
+        "REQUEST_BODY_TIMEOUT_SECONDS",
+        "API_MAX_CONNECTIONS",
+        "WEBHOOK_ALLOW_PRIVATE",  # which webhook URLs a create accepts
+        "TELEGRAM_BOT_TOKEN",  # whether a create may name a Telegram chat
+    }
+)
+_MATCHER = frozenset(
+    {
+        "BINANCE_WS_URL",
+        "BINANCE_REST_URL",
+        "BINANCE_REST_WEIGHT_PER_MINUTE",
+        "MATCHER_SHARD",
+        "MATCHER_METRICS_PORT",
+        "MATCHER_HEARTBEAT_SECONDS",
+        "MATCHER_REPLICA_TIMEOUT_SECONDS",
+        "METRICS_HOST",
+    }
+)
+_NOTIFIER = frozenset(
+    {
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_USER",
+        "SMTP_PASSWORD",
+        "SMTP_FROM",
+        "SMTP_TLS",
+        "SMTP_CA_FILE",
+        "SMTP_POOL_SIZE",
+        "SMTP_TIMEOUT_SECONDS",
+        "NOTIFIER_PREFETCH",
+        "NOTIFIER_RETRY_DELAYS",
+        "NOTIFIER_TEMPLATES",
+        "NOTIFIER_METRICS_PORT",
+        "WEBHOOK_ALLOW_PRIVATE",
+        "WEBHOOK_TIMEOUT_SECONDS",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_API_URL",
+        "TELEGRAM_MAX_PER_SECOND",
+        "METRICS_HOST",
+    }
+)
+# The variables each command reads; any other is ignored by it (its default is kept).
+VARIABLES: dict[Service, frozenset[str]] = {
+    "migrate": _LOGS | _DATABASE,
+    "api": _LOGS | _DATABASE | _API,
+    "matcher": _LOGS | _DATABASE | _RABBITMQ | _MATCHER,
+    "notifier": _LOGS | _DATABASE | _RABBITMQ | _NOTIFIER,
+    "up": _LOGS | _DATABASE | _RABBITMQ | _API | _MATCHER | _NOTIFIER,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +173,18 @@ class Settings:
     api_max_connections: int = 1000  # per API worker
     matcher_shard: Shard = Shard(0, 1)
     matcher_metrics_port: int | None = None
+    matcher_heartbeat_seconds: float = 5.0
+    matcher_replica_timeout_seconds: float = 30.0
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str], service: Service | None = None) -> Settings:
         """Build settings from an environment mapping (``os.environ`` at the entry point);
-        an absent variable keeps the field's default."""
-        reader = _Reader(env)
+        an absent variable keeps the field's default. With ``service``, only that service's
+        variables (``VARIABLES``) are read; the others keep their defaults."""
+        reader = _Reader(env, None if service is None else VARIABLES[service])
+        _refuse_placeholder_credentials(reader)
         default = cls()
         return cls(
             database_url=_database_url(reader),
@@ -127,7 +206,7 @@ class Settings:
                 "NOTIFIER_RETRY_DELAYS", default.notifier_retry_delays
             ),
             notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
-            notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=1),
+            notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=0),
             webhook_allow_private=reader.boolean(
                 "WEBHOOK_ALLOW_PRIVATE", default.webhook_allow_private
             ),
@@ -175,7 +254,13 @@ class Settings:
             matcher_shard=parse_shard(
                 reader.get("MATCHER_SHARD") or str(default.matcher_shard), "MATCHER_SHARD"
             ),
-            matcher_metrics_port=reader.optional_integer("MATCHER_METRICS_PORT", minimum=1),
+            matcher_metrics_port=reader.optional_integer("MATCHER_METRICS_PORT", minimum=0),
+            matcher_heartbeat_seconds=reader.seconds(
+                "MATCHER_HEARTBEAT_SECONDS", default.matcher_heartbeat_seconds
+            ),
+            matcher_replica_timeout_seconds=reader.seconds(
+                "MATCHER_REPLICA_TIMEOUT_SECONDS", default.matcher_replica_timeout_seconds
+            ),
             log_level=reader.choice("LOG_LEVEL", get_args(LogLevel), default.log_level, upper=True),
             log_format=reader.choice("LOG_FORMAT", get_args(LogFormat), default.log_format),
         )
@@ -200,7 +285,95 @@ class Settings:
                 f"JWT_SECRET is too short: {len(self.jwt_secret)} characters, "
                 f"at least {JWT_SECRET_MIN_LENGTH} are needed for HS256"
             )
+        problem = weak_secret(self.jwt_secret)
+        if problem is not None:
+            raise SettingsError(
+                f"JWT_SECRET looks like a placeholder, not a random secret ({problem}): "
+                "anyone who guesses it can forge tokens; give a random one "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self.jwt_secret
+
+
+# Words that mark an example or a placeholder rather than a secret. At least six letters, so
+# that a random secret contains one by chance with a probability under 1e-7.
+_PLACEHOLDER_WORDS = (
+    "change",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "replace",
+    "default",
+    "sample",
+    "insecure",
+    "dummy",
+    "fixme",
+)
+# In a password (of a URL, of SMTP), only the words nobody would pick as a real one.
+_PLACEHOLDER_PASSWORDS = ("changeme", "placeholder", "replaceme", "yourpassword", "yourtoken")
+_MIN_DISTINCT_CHARACTERS = 8
+_MAX_RUN = 5  # the same character at most this many times in a row
+
+
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` looks like a placeholder rather than a random secret, or None.
+
+    Refused: a placeholder word in it (``change-me``, ``example``, ``secret``...), fewer than
+    8 distinct characters, the same character 6 times in a row, or a short pattern repeated
+    (``abcabcabc...``). A secret made by ``secrets.token_urlsafe(48)`` passes with a
+    probability over 1 - 1e-6."""
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    for word in _PLACEHOLDER_WORDS:
+        if word in letters:
+            return f"it contains {word!r}"
+    if len(set(value)) < _MIN_DISTINCT_CHARACTERS:
+        return f"only {len(set(value))} distinct characters"
+    if re.search(rf"(.)\1{{{_MAX_RUN},}}", value):
+        return "a character repeated many times in a row"
+    for period in range(1, 16):
+        if len(value) >= 2 * period and value == (value[:period] * len(value))[: len(value)]:
+            return "a short pattern repeated"
+    return None
+
+
+def placeholder_password(value: str) -> bool:
+    """Whether a password (of a URL or a login) is plainly a placeholder (``change-me``)."""
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    return any(word in letters for word in _PLACEHOLDER_PASSWORDS)
+
+
+def _refuse_placeholder_credentials(reader: _Reader) -> None:
+    """Passwords and tokens this service reads that are plainly placeholders stop it at
+    start, naming the variable: a deployment applied with its example values must not run."""
+    candidates: list[tuple[str, str | None]] = [
+        ("DATABASE_URL", _url_password(reader.get("DATABASE_URL"))),
+        ("DATABASE_SETTINGS__PASSWORD", reader.get("DATABASE_SETTINGS__PASSWORD")),
+        ("RABBITMQ_URL", _url_password(reader.get("RABBITMQ_URL"))),
+        ("RABBITMQ_PASSWORD", reader.get("RABBITMQ_PASSWORD")),
+        ("SMTP_USER", reader.get("SMTP_USER")),
+        ("SMTP_PASSWORD", reader.get("SMTP_PASSWORD")),
+        ("TELEGRAM_BOT_TOKEN", reader.get("TELEGRAM_BOT_TOKEN")),
+    ]
+    for name, value in candidates:
+        if value is not None and placeholder_password(value):
+            raise SettingsError(
+                f"{name} holds a placeholder credential ({value!r} is an example value): "
+                "give the real one"
+            )
+
+
+def _url_password(url: str | None) -> str | None:
+    """The password in a URL (``scheme://user:password@host``) or a libpq ``password=``."""
+    if url is None:
+        return None
+    match = re.search(r"(?:^|\s)password\s*=\s*'?([^'\s]*)", url)
+    if "://" not in url:
+        return match.group(1) if match else None
+    try:
+        return unquote(urlsplit(url).password or "") or None
+    except ValueError:
+        return None
 
 
 def _smtp(reader: _Reader, default: SmtpSettings) -> SmtpSettings:
@@ -231,11 +404,18 @@ def parse_shard(text: str, variable: str) -> Shard:
 class _Reader:
     """Reads and checks one environment mapping; every failure names its variable."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], allowed: frozenset[str] | None = None) -> None:
         self._env = env
+        self._allowed = allowed  # None: every variable
+
+    def raw(self, name: str) -> str | None:
+        """The value as set (not stripped), or None when absent or not this service's."""
+        if self._allowed is not None and name not in self._allowed:
+            return None
+        return self._env.get(name)
 
     def get(self, name: str) -> str | None:
-        value = self._env.get(name)
+        value = self.raw(name)
         if value is None:
             return None
         value = value.strip()
@@ -297,7 +477,7 @@ class _Reader:
 
     def seconds_list(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
         """A comma-separated list of positive seconds; an empty value means none."""
-        raw = self._env.get(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         return tuple(_positive_seconds(name, part) for part in raw.split(",") if part.strip())

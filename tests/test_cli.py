@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ def test_missing_database_url_is_one_clear_line() -> None:
 
 
 def test_malformed_setting_is_one_clear_line() -> None:
-    result = _run("migrate", MATCHER_SHARD="5/2")
+    result = _run("matcher", MATCHER_SHARD="5/2")
     assert result.returncode == 2
     assert result.stderr.startswith("pricealert: MATCHER_SHARD")
 
@@ -51,6 +52,20 @@ def test_api_needs_a_jwt_secret(database_url: str) -> None:
     result = _run("api", DATABASE_URL=database_url)
     assert result.returncode == 2
     assert result.stderr.startswith("pricealert: JWT_SECRET is not set")
+
+
+def test_api_refuses_a_placeholder_jwt_secret_naming_it(database_url: str) -> None:
+    placeholder = "change-me-to-a-random-string-of-at-least-32-characters"
+    result = _run("api", DATABASE_URL=database_url, JWT_SECRET=placeholder)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pricealert: JWT_SECRET looks like a placeholder")
+    assert result.stderr.count("\n") == 1
+
+
+def test_migrate_refuses_a_placeholder_database_password() -> None:
+    result = _run("migrate", DATABASE_URL="postgresql://app:change-me@127.0.0.1:1/app")
+    assert result.returncode == 2
+    assert result.stderr.startswith("pricealert: DATABASE_URL holds a placeholder credential")
 
 
 def _free_port() -> int:
@@ -76,7 +91,7 @@ def test_api_serves_then_stops_cleanly_on_sigterm(database_url: str) -> None:
     port = _free_port()
     process = subprocess.Popen(
         [*PRICEALERT, "api", "--port", str(port), "--workers", "2"],
-        env=_env(DATABASE_URL=database_url, JWT_SECRET="s" * 40),
+        env=_env(DATABASE_URL=database_url, JWT_SECRET=secrets.token_urlsafe(48)),
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,

@@ -5,6 +5,7 @@ what arrives by mail, webhook and Telegram, and what the events list says."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -96,7 +97,7 @@ async def world(
                 "RABBITMQ_QUEUE": queue_name,
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(smtp_sink.port),
-                "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+                "JWT_SECRET": secrets.token_urlsafe(48),
                 "WEBHOOK_ALLOW_PRIVATE": "true",
                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
                 "TELEGRAM_API_URL": telegram.url,

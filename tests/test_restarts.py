@@ -5,6 +5,7 @@ mailed exactly once and recorded. (Real restarts: see ``tests/servers.py``.)"""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -82,7 +83,7 @@ async def test_a_restart_mid_stream_mails_every_crossed_alert_exactly_once(
             "RABBITMQ_QUEUE": queue_name,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+            "JWT_SECRET": secrets.token_urlsafe(48),
         }
     )
     settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)

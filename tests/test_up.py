@@ -5,6 +5,7 @@ server; once on the embedded stand-ins alone (pgserver, in-process hand-off, out
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
@@ -105,7 +106,7 @@ async def test_the_whole_pipeline_on_real_services(
             "RABBITMQ_QUEUE": queue_name,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+            "JWT_SECRET": secrets.token_urlsafe(48),
         }
     )
     settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.serving import uvicorn_options
 from shared.settings import Settings
 
-JWT_SECRET = "test-secret-that-is-long-enough-even-for-hs512-0123456789-abcdefghijklmnop"
+JWT_SECRET = "cGblXQUQ7RuE57lfdPnHA5PqWcElSfZa-wkCo6-D-vScn8MK9R1hGp5IBDmj3ccK"  # random, for tests
 PASSWORD = "correct horse battery"
 # The options `pricealert api` gives uvicorn, for the servers the tests start.
 SERVING = uvicorn_options(Settings())
