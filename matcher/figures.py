@@ -48,6 +48,13 @@ class MatcherFigures:
     )
     publish_backlog: int = _figure("gauge", "Alerts claimed by this replica and not yet confirmed.")
     claim_backlog: int = _figure("gauge", "Crossed alerts waiting for the claim statement.")
+    live_replicas: int = _figure("gauge", "Matcher replicas with a recent heartbeat, this one too.")
+    unowned_buckets: int = _figure(
+        "gauge", "Shard buckets no live replica owns: their alerts do not fire."
+    )
+    contested_buckets: int = _figure(
+        "gauge", "Shard buckets owned by live replicas that disagree on the replica count N."
+    )
     feed: FeedFigures = field(default_factory=FeedFigures)
 
 

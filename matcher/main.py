@@ -37,7 +37,13 @@ async def build_matcher(
         stack.push_async_callback(rabbit.close)
         await rabbit.open()
         publisher = rabbit
-    return Matcher(settings.require_database_url(), shard, publisher)
+    return Matcher(
+        settings.require_database_url(),
+        shard,
+        publisher,
+        heartbeat_seconds=settings.matcher_heartbeat_seconds,
+        replica_timeout_seconds=settings.matcher_replica_timeout_seconds,
+    )
 
 
 def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) -> tuple[Feed, str]:

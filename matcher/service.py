@@ -30,6 +30,7 @@ from matcher.gap import GapPrices
 from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.publisher import Publisher
+from matcher.replicas import Replicas
 from shared.backoff import full_jitter
 from shared.db import create_pool
 from shared.errors import DatabaseUnavailable, PartStopped
@@ -60,6 +61,8 @@ class Matcher:
         retry_cap_seconds: float = 2.0,
         stop_timeout_seconds: float = 30.0,
         schema_gate: SchemaGate | None = None,
+        heartbeat_seconds: float = 5.0,
+        replica_timeout_seconds: float = 30.0,
     ) -> None:
         self._url = database_url
         self._shard = shard
@@ -78,6 +81,12 @@ class Matcher:
             server_options="-c enable_hashjoin=off",
         )
         self.metrics = MatcherMetrics()
+        self.replicas = Replicas(
+            self._pool,
+            shard,
+            heartbeat_seconds=heartbeat_seconds,
+            timeout_seconds=replica_timeout_seconds,
+        )
         # Bumped whenever the figures move: alerts claimed or confirmed, a republish check
         # ended, the database sync lost.
         self.progress = Version()
@@ -131,6 +140,7 @@ class Matcher:
         """A snapshot of every figure: what the metrics and the log summary report."""
         counters = self.pipeline.counters
         feed = self._feed
+        seen = self.replicas.coverage
         return MatcherFigures(
             ticks=self.ticks,
             alerts_in_book=len(self._book),
@@ -144,6 +154,9 @@ class Matcher:
             republish_checks=self._republish_checks,
             publish_backlog=len(self.pipeline.in_flight),
             claim_backlog=self.pipeline.pending,
+            live_replicas=seen.live_replicas if seen else 0,
+            unowned_buckets=len(seen.unowned) if seen else 0,
+            contested_buckets=len(seen.contested) if seen else 0,
             feed=feed.figures() if isinstance(feed, PushFeed) else FeedFigures(),
         )
 
@@ -170,7 +183,8 @@ class Matcher:
         await self._pool.open()
         self.pipeline.start()
         follower = asyncio.create_task(self._follow_changes(), name="follow-changes")
-        helpers = [follower, *self.pipeline.tasks]
+        heartbeat = asyncio.create_task(self.replicas.run(), name="heartbeat")
+        helpers = [follower, heartbeat, *self.pipeline.tasks]
         try:
             synced: asyncio.Future[Any] = asyncio.ensure_future(self._synced.wait())
             await asyncio.wait({synced, stopped, *helpers}, return_when=asyncio.FIRST_COMPLETED)
@@ -209,6 +223,7 @@ class Matcher:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.pipeline.stop()
+            await self.replicas.leave()
             await self._pool.close()
             self._log_summary("matcher stopped")
 

@@ -5,8 +5,9 @@ older schema. It does not crash or serve errors then: it reports not ready (``/r
 with what it waits for), logs what it waits for (once, then at most every
 ``log_every_seconds``), and starts by itself the moment ``pricealert migrate`` has run.
 
-The version needed is the highest migration shipped with the package: a database migrated by
-newer code (a rolling update) is at or past it, and is fine, since migrations only add.
+The schema is ready when every migration shipped with the package has been applied: a
+database migrated by newer code (a rolling update) has more, and is fine, since migrations only
+add. (Every one, not just the highest: two branches' migrations can land in either order.)
 """
 
 from __future__ import annotations
@@ -27,40 +28,45 @@ POLL_SECONDS = 0.5
 LOG_EVERY_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 SCHEMA_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
+APPLIED_VERSIONS = "SELECT version FROM schema_migrations"
 
 
 @cache
+def required_versions() -> frozenset[int]:
+    """The migrations this code needs applied: every one it ships."""
+    return frozenset(m.version for m in available_migrations())
+
+
 def required_version() -> int:
     """The schema version this code needs: its highest migration."""
-    return max(m.version for m in available_migrations())
+    return max(required_versions())
 
 
-async def schema_version(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> int:
-    """The database's schema version: its highest applied migration, 0 when none is."""
+async def applied_versions(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> set[int]:
+    """The migrations applied to the database (none before the first ``migrate``)."""
     cursor = await conn.execute(SCHEMA_TABLE)
     row = await cursor.fetchone()
     if row is None or not row[0]:
-        return 0
-    cursor = await conn.execute(SCHEMA_VERSION)
-    row = await cursor.fetchone()
-    return int(str(row[0])) if row is not None else 0
+        return set()
+    cursor = await conn.execute(APPLIED_VERSIONS)
+    return {int(str(version)) for (version,) in await cursor.fetchall()}
 
 
-async def schema_problem(database_url: str, required: int | None = None) -> str | None:
-    """What keeps the schema from being usable, in words; None when it is at ``required`` (the
-    code's own version by default) or past it."""
-    needed = required_version() if required is None else required
+async def schema_problem(database_url: str, required: frozenset[int] | None = None) -> str | None:
+    """What keeps the schema from being usable, in words; None when every migration of
+    ``required`` (the code's own by default) is applied."""
+    needed = required_versions() if required is None else required
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-                version = await schema_version(conn)
+                applied = await applied_versions(conn)
     except (OSError, TimeoutError, psycopg.Error) as exc:
         return f"database unreachable: {str(exc).strip() or type(exc).__name__}"
-    if version < needed:
+    missing = sorted(needed - applied)
+    if missing:
         return (
-            f"database schema at version {version}, this code needs {needed}: "
-            "run `pricealert migrate`"
+            f"database schema lacks migration {', '.join(f'{v:04d}' for v in missing)} "
+            f"(this code needs version {max(needed)}): run `pricealert migrate`"
         )
     return None
 
@@ -74,13 +80,13 @@ class SchemaGate:
         database_url: str,
         *,
         name: str,
-        required: int | None = None,
+        required: frozenset[int] | None = None,
         poll_seconds: float = POLL_SECONDS,
         log_every_seconds: float = LOG_EVERY_SECONDS,
     ) -> None:
         self._url = database_url
         self._name = name
-        self._required = required_version() if required is None else required
+        self._required = required_versions() if required is None else required
         self._poll = poll_seconds
         self._log_every = log_every_seconds
         self.waiting_for: str | None = "checking the database schema"
@@ -128,7 +134,7 @@ class SchemaGate:
                 "database schema ready: starting",
                 extra={
                     "service": self._name,
-                    "version": self._required,
+                    "version": max(self._required),
                     "waited_s": round(time.monotonic() - started, 1),
                 },
             )
