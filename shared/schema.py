@@ -66,7 +66,7 @@ async def schema_problem(database_url: str, required: frozenset[int] | None = No
     if missing:
         return (
             f"database schema lacks migration {', '.join(f'{v:04d}' for v in missing)} "
-            f"(this code needs version {max(needed)}): run `pricealert migrate`"
+            f"(this code needs version {max(needed)}): run 'pricealert migrate'"
         )
     return None
 

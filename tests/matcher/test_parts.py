@@ -54,7 +54,7 @@ async def test_stop_while_waiting_for_the_schema_returns_at_once(empty_database_
     matcher = Matcher(empty_database_url, Shard(0, 1), Confirming(), schema_gate=gate)
     running = asyncio.create_task(matcher.run(QueueFeed()))
     async with asyncio.timeout(WAIT):
-        await gate.checks.until(lambda: "run `pricealert migrate`" in (gate.waiting_for or ""))
+        await gate.checks.until(lambda: "run 'pricealert migrate'" in (gate.waiting_for or ""))
     assert matcher.waiting_for() == gate.waiting_for
     matcher.stop()
     await asyncio.wait_for(running, WAIT)
