@@ -92,8 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     except PartStopped as exc:  # logged with its traceback where it happened
         print(f"pricealert: {exc}", file=sys.stderr)
         return 1
+    except ConnectionError as exc:  # RabbitMQ (aiormq's AMQPConnectionError) or SMTP at start
+        print(f"pricealert: cannot connect: {exc!r}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # One structured record (the log's format), then a non-zero exit: the orchestrator
+        # restarts the service.
+        log.exception("pricealert stopped on an error", extra={"command": args.command})
+        return 1
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

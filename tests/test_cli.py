@@ -68,6 +68,19 @@ def test_migrate_refuses_a_placeholder_database_password() -> None:
     assert result.stderr.startswith("pricealert: DATABASE_URL holds a placeholder credential")
 
 
+def test_matcher_reports_an_unreachable_rabbitmq_in_one_line(database_url: str) -> None:
+    result = _run(
+        "matcher",
+        "--replay",
+        "-",
+        DATABASE_URL=database_url,
+        RABBITMQ_URL="amqp://u:p@127.0.0.1:1/",
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("pricealert: cannot connect")
+    assert "Traceback" not in result.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
