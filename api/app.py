@@ -215,7 +215,8 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
     )
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
     app.state.webhook_allow_private = settings.webhook_allow_private
-    app.state.telegram_configured = settings.telegram_bot_token is not None
+    # The API needs no bot token, only to know whether the notifier has one.
+    app.state.telegram_configured = settings.telegram_enabled or bool(settings.telegram_bot_token)
     return app
 
 

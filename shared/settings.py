@@ -52,7 +52,8 @@ _API = frozenset(
         "REQUEST_BODY_TIMEOUT_SECONDS",
         "API_MAX_CONNECTIONS",
         "WEBHOOK_ALLOW_PRIVATE",  # which webhook URLs a create accepts
-        "TELEGRAM_BOT_TOKEN",  # whether a create may name a Telegram chat
+        "TELEGRAM_ENABLED",  # whether a create may name a Telegram chat (not the token itself)
+        "TELEGRAM_BOT_TOKEN",  # the same, as before, for whoever gives the API the token
     }
 )
 _MATCHER = frozenset(
@@ -156,6 +157,7 @@ class Settings:
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = 10.0
     telegram_bot_token: str | None = None
+    telegram_enabled: bool = False  # TELEGRAM_ENABLED, by default whether a bot token is set
     telegram_api_url: str = "https://api.telegram.org"
     telegram_max_per_second: float = 25.0
     binance_rest_weight_per_minute: int = 2400
@@ -214,6 +216,9 @@ class Settings:
                 "WEBHOOK_TIMEOUT_SECONDS", default.webhook_timeout_seconds
             ),
             telegram_bot_token=reader.get("TELEGRAM_BOT_TOKEN"),
+            telegram_enabled=reader.boolean(
+                "TELEGRAM_ENABLED", reader.get("TELEGRAM_BOT_TOKEN") is not None
+            ),
             telegram_api_url=reader.url(
                 "TELEGRAM_API_URL", default.telegram_api_url, ("http", "https")
             ),
@@ -296,7 +301,8 @@ class Settings:
 
 
 # Words that mark an example or a placeholder rather than a secret. At least six letters, so
-# that a random secret contains one by chance with a probability under 1e-7.
+# that a random secret (token_urlsafe(48)) contains a given one by chance with a probability
+# under 1e-7.
 _PLACEHOLDER_WORDS = (
     "change",
     "placeholder",
@@ -307,8 +313,6 @@ _PLACEHOLDER_WORDS = (
     "default",
     "sample",
     "insecure",
-    "dummy",
-    "fixme",
 )
 # In a password (of a URL, of SMTP), only the words nobody would pick as a real one.
 _PLACEHOLDER_PASSWORDS = ("changeme", "placeholder", "replaceme", "yourpassword", "yourtoken")

@@ -135,3 +135,9 @@ def test_the_api_reads_no_smtp_or_rabbitmq_setting() -> None:
 
 def test_every_variable_is_some_service_s() -> None:
     assert VARIABLES["up"] == VARIABLES["api"] | VARIABLES["matcher"] | VARIABLES["notifier"]
+
+
+def test_the_api_needs_no_telegram_token_only_whether_there_is_one() -> None:
+    assert Settings.from_env({"TELEGRAM_ENABLED": "true"}, service="api").telegram_enabled
+    assert Settings.from_env({"TELEGRAM_BOT_TOKEN": "1:a"}, service="api").telegram_enabled
+    assert not Settings.from_env({}, service="api").telegram_enabled
