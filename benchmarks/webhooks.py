@@ -233,6 +233,8 @@ async def notifier_rate(database_url: str, url: str, count: int) -> float:
         connection = await aio_pika.connect(RABBITMQ_URL)
         async with connection:
             amqp = await connection.channel()
+            left = await amqp.declare_queue(queue, passive=True)
+            unacked = left.declaration_result.message_count
             for name in (
                 queue,
                 parking_queue(queue),
@@ -241,6 +243,7 @@ async def notifier_rate(database_url: str, url: str, count: int) -> float:
                 await amqp.queue_delete(name)
     failed = {o: notifier.metrics.value(o) for o in ("retried", "parked_permanent")}
     assert not any(failed.values()), failed
+    assert not unacked, f"{unacked} messages were not acked"
     return count / seconds
 
 

@@ -39,7 +39,7 @@ from notifier.channels import Channel
 from notifier.deliveries import DeliveryLog, Fire, Outcome, Status
 from notifier.errors import PermanentSendError, TransientSendError
 from notifier.metrics import NotifierMetrics
-from notifier.sources import WRITE_TIMEOUT_SECONDS, Delivery, Headers, MessageSource
+from notifier.sources import Delivery, Headers, MessageSource
 from shared.backoff import full_jitter
 from shared.errors import PartStopped
 from shared.messages import AlertMessage
@@ -191,7 +191,7 @@ class Notifier:
 
     async def _ack(self, message: Delivery) -> None:
         try:
-            await asyncio.wait_for(message.ack(), WRITE_TIMEOUT_SECONDS)
+            await self._source.ack(message)
         except Exception as exc:
             # The channel closed after every outcome was sealed: the redelivery is recognised.
             log.info(
@@ -211,7 +211,10 @@ class Notifier:
             return True
         only = (message.headers or {}).get(CHANNEL_HEADER)
         names = [only] if isinstance(only, str) else list(alert.channels)
-        results = await asyncio.gather(*(self._deliver(message, alert, name) for name in names))
+        if len(names) == 1:  # the common case, without a task of its own
+            results = [await self._deliver(message, alert, names[0])]
+        else:
+            results = await asyncio.gather(*(self._deliver(message, alert, n) for n in names))
         if any(result is None for result in results):
             return False  # some channel waits for the redelivery; the others are recorded
         for name, result in zip(names, results, strict=True):

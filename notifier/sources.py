@@ -72,6 +72,10 @@ class MessageSource(Protocol):
 
     async def park(self, message: Delivery, headers: Headers) -> None: ...
 
+    async def ack(self, message: Delivery) -> None:
+        """Settle ``message`` for good. Returns once the ack is on its way, without waiting
+        for the write: a lost ack means a redelivery, which the deliveries log recognises."""
+
     def still_held(self, message: Delivery) -> bool:
         """Whether ``message`` can still be acked: not so once the channel it came on closed
         (the broker will deliver it again)."""
@@ -130,6 +134,16 @@ class RabbitSource:
 
     async def park(self, message: Delivery, headers: Headers) -> None:
         await self._republish(message, parking_queue(self._queue_name), headers)
+
+    async def ack(self, message: Delivery) -> None:
+        # aio-pika's ``ack()`` waits for aiormq's writer to take the frame: a future and a
+        # wake-up per message and, on a connection that just died, a wait that never ends (see
+        # WRITE_TIMEOUT_SECONDS). Without the wait the frame is put on aiormq's unbounded write
+        # queue and this returns at once; a frame lost with its connection means a redelivery.
+        if not isinstance(message, aio_pika.IncomingMessage):
+            raise TypeError(f"not a message of this source: {message!r}")
+        if message.delivery_tag is not None:
+            await message.channel.basic_ack(message.delivery_tag, wait=False)
 
     def still_held(self, message: Delivery) -> bool:
         if not isinstance(message, aio_pika.IncomingMessage):
@@ -230,6 +244,9 @@ class InProcessBroker:
         assert isinstance(message, InProcessDelivery)
         retry = message.copy_with(headers)
         asyncio.get_running_loop().call_later(delay_seconds, self._queue.put_nowait, retry)
+
+    async def ack(self, message: Delivery) -> None:
+        await message.ack()
 
     def still_held(self, message: Delivery) -> bool:
         return True
