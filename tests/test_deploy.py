@@ -282,6 +282,12 @@ def test_the_lock_pins_every_dependency_with_hashes_and_not_pgserver() -> None:
             f"{name}=={pins[name]} no longer satisfies {line!r}: run scripts/lock"
         )
     assert "pgserver" not in pins
+    build = (DEPLOY / "build.lock").read_text()
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]:
+        requirement = Requirement(line)
+        found = re.search(rf"^{requirement.name}==(\S+) \\$", build, re.M)
+        assert found, f"{requirement.name} is not in deploy/build.lock: run scripts/lock"
+        assert requirement.specifier.contains(found.group(1)), "run scripts/lock"
     assert project["optional-dependencies"]["up"] == ["pgserver>=0.1.4"]
 
 
@@ -291,6 +297,7 @@ def test_the_build_context_holds_what_the_wheel_needs_and_nothing_else() -> None
         "pyproject.toml",
         "README.md",
         "deploy/requirements.lock",
+        "deploy/build.lock",
         "api/app.py",
         "matcher/binance/feed.py",
         "shared/migrations/0001_schema.sql",
