@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from typing import Any
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+# What an operator puts in deploy/.env, random as deploy/env.example makes them: the services
+# refuse placeholder-looking secrets.
+SECRETS = {
+    name: secrets.token_hex(32) for name in ("JWT_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
+}
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"

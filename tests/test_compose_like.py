@@ -25,18 +25,10 @@ import pytest
 
 from shared.settings import Shard
 from shared.sharding import owns
-from tests.compose import environment, load_compose
+from tests.compose import SECRETS, environment, load_compose
 from tests.fake_binance import FakeBinance
 from tests.smtp_sink import SmtpSink
-from tests.test_deploy import SECRETS
-from tests.test_wheel import (
-    START_TIMEOUT,
-    Installed,
-    Running,
-    _env,
-    _free_port,
-    installed,  # noqa: F401  (the fixture: the wheel, built and installed for this module)
-)
+from tests.wheel import START_TIMEOUT, Installed, Running, free_port, wheel_env
 
 APPS = ("migrate", "api", "matcher-0", "matcher-1", "notifier")
 
@@ -97,7 +89,7 @@ async def healthy(wheel: Installed, service: dict[str, Any], ports: dict[int, in
         while True:
             check = await asyncio.create_subprocess_exec(
                 *args,
-                env=_env(),
+                env=wheel_env(),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
@@ -123,7 +115,7 @@ def _symbol_of_shard(index: int) -> str:
 
 
 async def test_compose_services_from_the_installed_wheel_turn_an_alert_into_a_mail(
-    installed: Installed,  # noqa: F811
+    installed: Installed,
     empty_database_url: str,
     rabbitmq_url: str,
     queue_name: str,
@@ -137,7 +129,7 @@ async def test_compose_services_from_the_installed_wheel_turn_an_alert_into_a_ma
     all_ports: dict[str, dict[int, int]] = {}
 
     def start(name: str) -> Running:
-        ports = {8000: _free_port(), 9100: _free_port()}
+        ports = {8000: free_port(), 9100: free_port()}
         all_ports[name] = ports
         command, env = adapted(
             name,
@@ -201,7 +193,7 @@ async def test_compose_services_from_the_installed_wheel_turn_an_alert_into_a_ma
 
 
 def test_installed_up_without_database_url_or_pgserver_says_what_to_install(
-    installed: Installed,  # noqa: F811
+    installed: Installed,
     tmp_path: Path,
 ) -> None:
     """The wheel without its extra "up" (as in the image): `up` has no embedded PostgreSQL, and
@@ -209,7 +201,7 @@ def test_installed_up_without_database_url_or_pgserver_says_what_to_install(
     args = [str(installed.pricealert), "up", "--simulate", "--port", "0"]
     result = subprocess.run(
         [*args, "--data-dir", str(tmp_path / "data")],
-        env=_env(),
+        env=wheel_env(),
         cwd=installed.elsewhere,
         capture_output=True,
         text=True,

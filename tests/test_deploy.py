@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import yaml
 
 from shared.settings import Settings
 from tests.compose import (
+    SECRETS,
     InterpolationError,
     dockerignore_patterns,
     dockerignored,
@@ -28,10 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 # What an operator puts in deploy/.env (deploy/env.example).
-# Random, as env.example makes them: the services refuse placeholder-looking secrets.
-SECRETS = {
-    name: secrets.token_hex(32) for name in ("JWT_SECRET", "POSTGRES_PASSWORD", "RABBITMQ_PASSWORD")
-}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
