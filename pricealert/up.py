@@ -41,6 +41,7 @@ from notifier.consumer import Notifier
 from notifier.main import build_notifier
 from notifier.outbox import OutboxMailer
 from notifier.sources import InProcessBroker
+from shared.errors import SettingsError
 from shared.migrate import migrate
 from shared.running import stop_on_signals
 from shared.settings import Settings, Shard
@@ -70,12 +71,21 @@ class _EmbeddedServer(uvicorn.Server):
         return None
 
 
+EMBEDDED_POSTGRES_MISSING = (
+    "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set DATABASE_URL, "
+    "or install the embedded one with pip install 'pricealert[up]'"
+)
+
+
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """A PostgreSQL server of the process's own (pgserver), and the URL of its database."""
     with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
         warnings.simplefilter("ignore")
-        from pgserver import get_server  # type: ignore[attr-defined]
+        try:
+            from pgserver import get_server  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise SettingsError(EMBEDDED_POSTGRES_MISSING) from exc
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command it runs
 
     server = get_server(data_dir / "pgdata", cleanup_mode="stop")

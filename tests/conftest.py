@@ -21,6 +21,7 @@ from shared.db import GatedPool, create_pool
 from shared.migrate import migrate
 from tests.smtp_sink import SmtpSink
 from tests.tcp_proxy import TcpProxy
+from tests.wheel import Installed, install_wheel
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADMIN_URL = os.environ.get(
@@ -154,3 +155,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel built from a copy of the tree and installed without ``-e`` in a fresh virtual
+    environment, once a session (tests/wheel.py)."""
+    return install_wheel(tmp_path_factory.mktemp("wheel"))
