@@ -21,9 +21,12 @@ from api.accounts import Accounts
 from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
+from api.page import page_routes
 from api.passwords import Passwords, usable_cpus
 from api.responses import JSONResponse, error_response
+from api.security_headers import SecurityHeaders
 from api.server_errors import ServerErrors
+from api.session import session_routes
 from api.throttle import Throttle
 from api.tokens import AccessTokens
 from shared.db import create_pool
@@ -133,7 +136,7 @@ def _routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return table
+    return table + session_routes() + page_routes()
 
 
 def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -> Starlette:
@@ -169,7 +172,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
             psycopg.DataError: _database_refused,
             psycopg.IntegrityError: _database_refused,
         },
-        middleware=[Middleware(ServerErrors)],
+        middleware=[Middleware(SecurityHeaders), Middleware(ServerErrors)],
     )
     access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
     throttle = Throttle(
@@ -190,6 +193,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         throttle=throttle,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
+    app.state.refresh_ttl_seconds = settings.refresh_token_ttl_seconds
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
     app.state.webhook_allow_private = settings.webhook_allow_private
     app.state.telegram_configured = settings.telegram_bot_token is not None

@@ -1,0 +1,151 @@
+"""The browser tests' fixtures: ``pricealert up`` on the fake Binance in a thread of its own,
+prices that keep moving, and one headless Chromium driven by Selenium.
+
+Chromium and chromedriver are Debian's (``/usr/bin/chromium``, ``/usr/bin/chromedriver``, or
+``PRICEALERT_CHROMIUM`` and ``PRICEALERT_CHROMEDRIVER``); ``scripts/test`` installs them when
+it can. Without them the tests are skipped loudly, and fail with CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pricealert.up import Up
+from shared.settings import Settings
+from tests.fake_binance import FakeBinance
+from tests.helpers import start_up
+
+T = TypeVar("T")
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = os.environ.get("PRICEALERT_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "/usr/bin/chromedriver")
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+TICK_SECONDS = 0.2
+
+
+class Site:
+    """``pricealert up`` and the fake Binance on an event loop in a background thread. Each
+    symbol in ``walk`` trades every ``TICK_SECONDS`` within 0.01% of its level there, so the
+    page's prices move; setting a level far off fires the alerts on the way."""
+
+    def __init__(self, database_url: str, data_dir: Path) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.walk: dict[str, Decimal] = {
+            "BTCUSDT": Decimal("50000"),
+            "ETHUSDT": Decimal("3000"),
+            "BNBUSDT": Decimal("600"),
+        }
+        self._run(self._start(database_url, data_dir))
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 90) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _start(self, database_url: str, data_dir: Path) -> None:
+        self.fake = FakeBinance()
+        await self.fake.start()
+        settings = Settings.from_env(
+            {
+                "DATABASE_URL": database_url,
+                "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        settings = replace(
+            settings, binance_ws_url=self.fake.url, binance_rest_url=self.fake.rest_url
+        )
+        self.up: Up
+        self.up, self._task = await start_up(settings, data_dir)
+        self.url = self.up.api_url
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        jitter = random.Random(15)
+        while True:
+            for symbol, level in list(self.walk.items()):
+                step = Decimal(jitter.randint(-100, 100)) / Decimal(1_000_000)
+                self.fake.trade(symbol, str((level * (1 + step)).quantize(Decimal("0.01"))))
+            await asyncio.sleep(TICK_SECONDS)
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            self._ticker.cancel()
+            self.up.stop()
+            await asyncio.wait_for(self._task, 30)
+            await self.fake.close()
+
+        try:
+            self._run(stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+
+@pytest.fixture(scope="package")
+def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    running = Site(database_url, tmp_path_factory.mktemp("up"))
+    yield running
+    running.stop()
+
+
+def _require_browser() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if shutil.which(p) is None]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} not found: install chromium and chromium-driver"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(f"!!! SKIPPED: {message}")
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,800",
+        "--disable-extensions",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def axe_source() -> str:
+    return AXE.read_text()
+
+
+@pytest.fixture(scope="package")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
