@@ -57,6 +57,7 @@ export class AlertsTable {
 
   // Shows `alerts` (newest first, as the API lists them); deleted ones leave the table.
   update(alerts) {
+    performance.mark("alerts-update-start");
     const seen = new Set();
     const fired = [];
     let previous = null;
@@ -88,6 +89,7 @@ export class AlertsTable {
       row.tr.classList.add("fired");
       if (this.onFire) this.onFire(alert);
     }
+    performance.measure("alerts-update", "alerts-update-start");
   }
 
   // New prices, {SYMBOL: {price, at}}; rewrites the price and distance of that symbol's rows.

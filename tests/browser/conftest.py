@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from pricealert.up import Up
-from shared.settings import Settings
 from tests.fake_binance import FakeBinance
-from tests.helpers import start_up
 
 T = TypeVar("T")
 
@@ -34,10 +35,12 @@ CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "/usr/bin/chromedriver"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 TICK_SECONDS = 0.2
+_UP = re.compile(r"pricealert is up: API (http://\S+)")
 
 
 class Site:
-    """``pricealert up`` and the fake Binance on an event loop in a background thread. Each
+    """``pricealert up`` (a process of its own, as a person runs it) on the fake Binance, which
+    runs on an event loop in a background thread of this process. Each
     symbol in ``walk`` trades every ``TICK_SECONDS`` within 0.01% of its level there, so the
     page's prices move; setting a level far off fires the alerts on the way."""
 
@@ -50,28 +53,43 @@ class Site:
             "ETHUSDT": Decimal("3000"),
             "BNBUSDT": Decimal("600"),
         }
-        self._run(self._start(database_url, data_dir))
+        self._run(self._start_fake())
+        self._start_up(database_url, data_dir)
 
     def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 90) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    async def _start(self, database_url: str, data_dir: Path) -> None:
+    async def _start_fake(self) -> None:
         self.fake = FakeBinance()
         await self.fake.start()
-        settings = Settings.from_env(
-            {
-                "DATABASE_URL": database_url,
-                "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        settings = replace(
-            settings, binance_ws_url=self.fake.url, binance_rest_url=self.fake.rest_url
-        )
-        self.up: Up
-        self.up, self._task = await start_up(settings, data_dir)
-        self.url = self.up.api_url
         self._ticker = asyncio.create_task(self._tick())
+
+    def _start_up(self, database_url: str, data_dir: Path) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+            "BINANCE_WS_URL": self.fake.url,
+            "BINANCE_REST_URL": self.fake.rest_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("RABBITMQ_URL", "RABBITMQ_HOST", "SMTP_HOST"):
+            env.pop(name, None)
+        self.log = data_dir / "up.log"
+        command = [sys.executable, "-m", "pricealert", "up", "--port", "0"]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--data-dir", str(data_dir)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 90
+        while (found := _UP.search(self.log.read_text())) is None:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"pricealert up did not start: {self.log.read_text()}")
+            time.sleep(0.1)
+        self.url = found.group(1)
 
     async def _tick(self) -> None:
         jitter = random.Random(15)
@@ -84,11 +102,11 @@ class Site:
     def stop(self) -> None:
         async def stop() -> None:
             self._ticker.cancel()
-            self.up.stop()
-            await asyncio.wait_for(self._task, 30)
             await self.fake.close()
 
+        self.process.send_signal(signal.SIGINT)
         try:
+            assert self.process.wait(30) == 0, self.log.read_text()[-2000:]
             self._run(stop())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
