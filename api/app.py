@@ -22,6 +22,7 @@ from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
 from api.passwords import Passwords, usable_cpus
+from api.prices import Prices
 from api.responses import JSONResponse, error_response
 from api.server_errors import ServerErrors
 from api.throttle import Throttle
@@ -61,6 +62,8 @@ _HANDLERS: dict[str, tuple[str, Handler]] = {
     "resume": ("POST", routes.resume_alert),
     "account": ("GET", routes.account),
     "rotate_secret": ("POST", routes.rotate_webhook_secret),
+    "prices": ("GET", routes.prices),
+    "price_history": ("GET", routes.price_history),
 }
 
 # Each domain error's status; a subclass takes its nearest listed ancestor's.
@@ -191,6 +194,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
+    app.state.prices = Prices(app_pool)
     app.state.webhook_allow_private = settings.webhook_allow_private
     app.state.telegram_configured = settings.telegram_bot_token is not None
     return app
