@@ -23,6 +23,7 @@ from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
 from api.page import page_routes
 from api.passwords import Passwords, usable_cpus
+from api.prices import Prices
 from api.responses import JSONResponse, error_response
 from api.security_headers import SecurityHeaders
 from api.server_errors import ServerErrors
@@ -64,6 +65,8 @@ _HANDLERS: dict[str, tuple[str, Handler]] = {
     "resume": ("POST", routes.resume_alert),
     "account": ("GET", routes.account),
     "rotate_secret": ("POST", routes.rotate_webhook_secret),
+    "prices": ("GET", routes.prices),
+    "price_history": ("GET", routes.price_history),
 }
 
 # Each domain error's status; a subclass takes its nearest listed ancestor's.
@@ -195,6 +198,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
     )
     app.state.refresh_ttl_seconds = settings.refresh_token_ttl_seconds
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
+    app.state.prices = Prices(app_pool)
     app.state.webhook_allow_private = settings.webhook_allow_private
     app.state.telegram_configured = settings.telegram_bot_token is not None
     return app

@@ -46,6 +46,11 @@ _ALERT_PROPERTIES: dict[str, Any] = {
         "description": "crossing: the last trade price when it went live, recorded once.",
     },
     "fire_count": {"type": "integer", "minimum": 0},
+    "current_price": {
+        **_MAYBE_PRICE,
+        "description": "The last trade price of its symbol the matcher wrote (at most a second"
+        " old while a matcher follows it); null when none is known.",
+    },
 }
 _ALERT = {"type": "object", "required": list(_ALERT_PROPERTIES), "properties": _ALERT_PROPERTIES}
 _EVENTS = {
@@ -86,6 +91,40 @@ _ACCOUNT = {
             "description": "Signs your standard webhooks (Standard Webhooks): whsec_ + base64.",
         },
     },
+}
+_PRICES = {
+    "type": "object",
+    "description": "Symbol -> its last trade, for the symbols that have a known price.",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["price", "at"],
+        "properties": {
+            "price": {"type": "string", "description": "The last trade price, a decimal."},
+            "at": {"type": "string", "format": "date-time", "description": "Its trade time."},
+        },
+    },
+}
+_HISTORY = {
+    "type": "array",
+    "description": "One entry per minute that had trades, oldest first.",
+    "items": {
+        "type": "object",
+        "required": ["at", "open", "high", "low", "close"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time", "description": "The minute's start."},
+            "open": _PRICE_TEXT,
+            "high": _PRICE_TEXT,
+            "low": _PRICE_TEXT,
+            "close": _PRICE_TEXT,
+        },
+    },
+}
+_SYMBOL_PARAMETER = {
+    "name": "symbol",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^(?:{validation.SYMBOL_PATTERN.pattern})$"},
+    "description": "A Binance spot symbol, such as BTCUSDT (upper-cased).",
 }
 _ALERT_ID_PARAMETER = {
     "name": "alert_id",
@@ -264,6 +303,29 @@ _OPERATIONS |= {
             **_SECURED,
         }
     },
+    "prices": {
+        "get": {
+            "summary": "The last trade price of symbols (no token needed)",
+            "description": "Written by the matcher at most once a second for the symbols it"
+            " follows (those with live alerts).",
+            "parameters": query_parameters(validation.PRICES),
+            "responses": {
+                "200": _json(_PRICES, "The symbols asked for that have a known price."),
+                "400": _json(_ERROR, "symbols is malformed or names an unknown symbol."),
+            },
+        }
+    },
+    "price_history": {
+        "get": {
+            "summary": "A symbol's prices minute by minute (open, high, low, close; 7 days kept)",
+            "parameters": [_SYMBOL_PARAMETER, *query_parameters(validation.HISTORY)],
+            "responses": {
+                "200": _json(_HISTORY, "The minutes, oldest first."),
+                "400": _BAD,
+                "404": _json(_ERROR, "No such symbol."),
+            },
+        }
+    },
 }
 
 # Path -> operation. Both spellings of the seed lead to the same operation.
@@ -287,6 +349,8 @@ PATHS = {
     "/api/alerts/{alert_id}/resume/": "resume",
     "/api/account/": "account",
     "/api/account/webhook-secret/": "rotate_secret",
+    "/api/prices/": "prices",
+    "/api/prices/{symbol}/history/": "price_history",
 }
 
 
