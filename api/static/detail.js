@@ -45,7 +45,8 @@ export class Detail {
     if (alert.email) channels.push(`email to ${alert.email}`);
     if (alert.webhook_url) channels.push(`${alert.webhook_format || "standard"} webhook to ${alert.webhook_url}`);
     if (alert.telegram_chat_id) channels.push(`Telegram chat ${alert.telegram_chat_id}`);
-    const parts = [`State ${alert.state}, fired ${alert.fire_count ?? 0} times.`];
+    const fires = alert.fire_count ?? 0;
+    const parts = [`State ${alert.state}, fired ${fires === 1 ? "once" : `${fires} times`}.`];
     if (channels.length) parts.push(`Sends ${channels.join(", ")}.`);
     if (alert.expires_at) parts.push(`Expires ${words.when(alert.expires_at)}.`);
     return parts.join(" ");

@@ -102,9 +102,9 @@ export class CreateForm {
         const option = document.createElement("option");
         option.value = value;
         option.textContent = value === "" ? "—" : CHOICES[value] || value;
+        option.defaultSelected = value === schema.default;
         input.append(option);
       }
-      if (schema.default !== undefined) input.value = schema.default;
     } else {
       input = document.createElement("input");
       input.type = kind === "datetime" ? "datetime-local" : kind === "integer" ? "number" : "text";

@@ -85,8 +85,9 @@ def log_in(driver: WebDriver, username: str, password: str, *, sign_up: bool = F
 
 
 def fill_form(driver: WebDriver, fields: dict[str, str]) -> None:
-    """Sets each field of the create form; selects first, so the fields they show are there."""
-    for name, value in sorted(fields.items(), key=lambda kv: kv[0] not in _SELECTS):
+    """Sets each field of the create form: the kind and frequency first, then text, then the
+    choices that text shows (the webhook's format once there is a URL)."""
+    for name, value in sorted(fields.items(), key=lambda kv: _ORDER.get(kv[0], 1)):
         element = by_id(driver, f"f-{name}")
         if element.tag_name == "select":
             Select(element).select_by_value(value)
@@ -96,12 +97,13 @@ def fill_form(driver: WebDriver, fields: dict[str, str]) -> None:
                 element.send_keys(value)
 
 
-_SELECTS = {"trigger_condition", "frequency", "window", "webhook_format"}
+_ORDER = {"trigger_condition": 0, "frequency": 0, "window": 2, "webhook_format": 2}
 
 
 def clear_form(driver: WebDriver) -> None:
     driver.execute_script(
-        "for (const e of document.querySelectorAll('#create-fields input')) e.value = '';"
+        "const form = document.getElementById('create-form'); form.reset();"
+        "form.dispatchEvent(new Event('change'));"
     )
 
 
