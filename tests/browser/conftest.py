@@ -1,7 +1,7 @@
 """The browser tests' fixtures: ``pricealert up`` on the fake Binance in a thread of its own,
 prices that keep moving, and one headless Chromium driven by Selenium.
 
-Chromium and chromedriver are Debian's (``/usr/bin/chromium``, ``/usr/bin/chromedriver``, or
+Chromium and chromedriver are Debian's (``chromium`` and ``chromedriver`` on the PATH, or
 ``PRICEALERT_CHROMIUM`` and ``PRICEALERT_CHROMEDRIVER``); ``scripts/test`` installs them when
 it can. Without them the tests are skipped loudly, and fail with CI=true.
 """
@@ -30,8 +30,8 @@ from tests.fake_binance import FakeBinance
 T = TypeVar("T")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = os.environ.get("PRICEALERT_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = os.environ.get("PRICEALERT_CHROMIUM", "chromium")
+CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 TICK_SECONDS = 0.2
@@ -121,10 +121,13 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     running.stop()
 
 
-def _require_browser() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if shutil.which(p) is None]
-    if not missing:
-        return
+def _require_browser() -> tuple[str, str]:
+    chromium, chromedriver = shutil.which(CHROMIUM), shutil.which(CHROMEDRIVER)
+    if chromium and chromedriver:
+        return chromium, chromedriver
+    missing = [
+        name for name, path in ((CHROMIUM, chromium), (CHROMEDRIVER, chromedriver)) if not path
+    ]
     message = f"{' and '.join(missing)} not found: install chromium and chromium-driver"
     if IN_CI:
         pytest.fail(message, pytrace=False)
@@ -133,12 +136,12 @@ def _require_browser() -> None:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    _require_browser()
+    chromium, chromedriver = _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -152,7 +155,7 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_script_timeout(30)
     yield driver
     driver.quit()
