@@ -48,6 +48,10 @@ class MatcherFigures:
     )
     publish_backlog: int = _figure("gauge", "Alerts claimed by this replica and not yet confirmed.")
     claim_backlog: int = _figure("gauge", "Crossed alerts waiting for the claim statement.")
+    price_writes: int = _figure("counter", "Flushes of the last prices and minutes written.")
+    price_write_failures: int = _figure(
+        "counter", "Flushes of prices that failed (their prices are written by the next)."
+    )
     feed: FeedFigures = field(default_factory=FeedFigures)
 
 
