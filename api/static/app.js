@@ -188,6 +188,23 @@ async function pollPrices(alerts) {
   for (const [symbol, entry] of Object.entries(prices)) {
     detail.price(symbol, entry && entry.price, entry && entry.at);
   }
+  await quoteFormSymbol(prices);
+}
+
+// The price of the symbol typed in the form, asked for on its own when no alert names it (a
+// symbol that does not exist is a 400 that must not cost the table its prices).
+async function quoteFormSymbol(prices) {
+  const symbol = form.symbol();
+  let price = symbol && prices[symbol] ? prices[symbol].price : null;
+  if (symbol && price == null && pricesServed) {
+    try {
+      const answer = await api.publicGet(`/api/prices/?symbols=${symbol}`);
+      price = answer[symbol] ? answer[symbol].price : null;
+    } catch {
+      price = null;
+    }
+  }
+  form.quote(price);
 }
 
 document.addEventListener("visibilitychange", () => {

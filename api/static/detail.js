@@ -78,7 +78,8 @@ export class Detail {
       return;
     }
     if (this.alert !== alert) return;
-    this.status.textContent = events.length ? `${events.length} fires, newest first.` : "Not fired yet.";
+    this.status.textContent = events.length === 0 ? "Not fired yet."
+      : events.length === 1 ? "1 fire." : `${events.length} fires, newest first.`;
     this.events.replaceChildren(...events.map((event) => {
       const tr = document.createElement("tr");
       const cells = [String(event.seq), words.price(event.price), words.when(event.at)];

@@ -4,6 +4,7 @@
 // hint. A property the API adds later shows up here without a change. What this module knows on
 // its own is presentation only: labels, grouping, and which fields a kind uses.
 import { ApiError, call } from "./api.js";
+import * as words from "./words.js";
 
 const CREATE_PATH = "/api/alerts/create/";
 const LABELS = {
@@ -81,7 +82,40 @@ export class CreateForm {
       this.fields.set(name, field);
     }
     this.container.append(channels);
+    const symbol = this.fields.get("symbol");
+    if (symbol) {
+      this.quoteLine = document.createElement("p");
+      this.quoteLine.className = "hint quote";
+      this.quoteLine.id = "f-symbol-quote";
+      symbol.wrapper.insertBefore(this.quoteLine, symbol.error);
+      const described = symbol.input.getAttribute("aria-describedby");
+      symbol.input.setAttribute("aria-describedby", `${described} ${this.quoteLine.id}`);
+    }
     this.showUsed();
+  }
+
+  // The symbol the form names (BTCUSDT when empty, as the API takes it), or null if malformed.
+  symbol() {
+    const field = this.fields.get("symbol");
+    const text = field ? field.input.value.trim().toUpperCase() || "BTCUSDT" : "BTCUSDT";
+    return /^[A-Z0-9]{2,20}$/.test(text) ? text : null;
+  }
+
+  // The last price of the form's symbol, and how far the typed target is from it.
+  quote(price) {
+    if (!this.quoteLine) return;
+    if (price == null) {
+      this.quoteLine.textContent = "";
+      return;
+    }
+    let text = `${this.symbol()} last traded at ${words.price(price)}`;
+    const values = this.values();
+    const away = words.distance({ trigger_condition: values.trigger_condition,
+      target_price: values.target_price }, price);
+    if (values.target_price && away !== null && Number.isFinite(away)) {
+      text += `; the target is ${words.percent(away)} away`;
+    }
+    this.quoteLine.textContent = `${text}.`;
   }
 
   field(name, schema, required) {

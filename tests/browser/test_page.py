@@ -25,6 +25,7 @@ from tests.browser.helpers import (
     assert_accessible,
     by_id,
     cells,
+    clear_form,
     create_alert,
     fill_form,
     log_in,
@@ -62,7 +63,6 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     log_in(browser, username, PASSWORD, sign_up=True)
     assert username in by_id(browser, "who").text
     assert_accessible(browser, axe_source, "alerts, empty")
-
     ids = {
         "above": create_alert(
             browser,
@@ -121,11 +121,22 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     assert cells(browser, ids["down_pct"])[TARGET] == "2.5%"
     assert {cells(browser, i)[STATE] for i in ids.values()} == {"created"}
 
+    # The price of a symbol the matcher follows, in the form, and how far a typed target is.
+    clear_form(browser)
+    fill_form(browser, {"symbol": "BTCUSDT", "target_price": "55000"})
+    quote = until(
+        lambda: "away" in (t := by_id(browser, "f-symbol-quote").text) and t, what="a quote"
+    )
+    assert re.fullmatch(
+        r"BTCUSDT last traded at 5\d,\d{3}\.\d+; the target is \+\d+\.\d+% away\.", quote
+    ), quote
+
     # The live price moves, and the distance to the target follows it.
     first = until(lambda: (p := cells(browser, ids["above"])[PRICE]) != "—" and p, what="a price")
     until(lambda: cells(browser, ids["above"])[PRICE] != first, what="the price to move")
     assert cells(browser, ids["above"])[DISTANCE].startswith("+")
     assert_accessible(browser, axe_source, "alerts with five alerts")
+    browser.execute_script("window.scrollTo(0, 0);")
     browser.save_screenshot(str(screenshots / "alerts-1280x800.png"))
 
     # A fire shows without a reload.
@@ -174,6 +185,7 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
         "return document.documentElement.scrollWidth <= window.innerWidth;"
     ), "the page scrolls sideways at 390 px"
     assert_accessible(browser, axe_source, "alerts (phone)")
+    browser.execute_script("window.scrollTo(0, 0);")
     browser.save_screenshot(str(screenshots / "alerts-390x844.png"))
     viewport(browser, DESKTOP)
 
