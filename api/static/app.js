@@ -149,6 +149,11 @@ function stopPolling() {
 
 async function poll() {
   stopPolling();
+  if (document.hidden) {
+    // a hidden tab asks for nothing; becoming visible polls at once (below)
+    pollTimer = setTimeout(poll, POLL_MS);
+    return;
+  }
   try {
     const alerts = await api.call("GET", "/api/alerts/?limit=1000");
     table.update(alerts);
