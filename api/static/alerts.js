@@ -104,8 +104,9 @@ export class AlertsTable {
       this.prices.set(symbol, value);
       const rows = this.bySymbol.get(symbol);
       if (!rows) continue;
+      const text = words.price(value); // once per symbol, not per row
       for (const row of rows) {
-        this.fillPrice(row);
+        this.fillPrice(row, value, text);
         changed += 1;
       }
     }
@@ -155,9 +156,9 @@ export class AlertsTable {
     this.fillActions(row);
   }
 
-  fillPrice(row) {
-    const current = this.prices.get(row.alert.symbol) ?? row.alert.current_price ?? null;
-    setText(row, PRICE, words.price(current));
+  fillPrice(row, price, text) {
+    const current = price ?? this.prices.get(row.alert.symbol) ?? row.alert.current_price ?? null;
+    setText(row, PRICE, text ?? words.price(current));
     const away = words.distance(row.alert, current);
     setText(row, DISTANCE, words.percent(away), away === null ? "" : away >= 0 ? "up" : "down");
   }

@@ -149,6 +149,7 @@ function stopPolling() {
 
 async function poll() {
   stopPolling();
+  const started = performance.now();
   if (document.hidden) {
     // a hidden tab asks for nothing; becoming visible polls at once (below)
     pollTimer = setTimeout(poll, POLL_MS);
@@ -167,7 +168,9 @@ async function poll() {
     if (error instanceof api.ApiError && error.status === 401) return; // showAuth took over
     alertsStatus.textContent = `Updates paused: ${error.message}; retrying.`;
   }
-  if (!screens.app.hidden) pollTimer = setTimeout(poll, POLL_MS);
+  // Once a second from the start of the last poll, so a slow answer does not stretch the cadence.
+  const wait = Math.max(100, POLL_MS - (performance.now() - started));
+  if (!screens.app.hidden) pollTimer = setTimeout(poll, wait);
 }
 
 async function pollPrices(alerts) {

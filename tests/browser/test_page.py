@@ -210,6 +210,13 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     until(lambda: row(browser, ids["down_pct"]), what="the alerts again")
     assert row(browser, crossing) is None
     site.walk["BTCUSDT"] = Decimal("50000")
+    # Nothing the CSP refused, no script error: only the API's own 4xx answers were logged.
+    problems = [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]
+    ]
+    assert problems == []
 
 
 def test_the_apis_validation_message_shows_beside_its_field(
