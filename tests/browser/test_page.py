@@ -56,7 +56,10 @@ def start(browser: WebDriver, site: Site, size: tuple[int, int] = DESKTOP) -> No
 def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     site: Site, browser: WebDriver, axe_source: str, screenshots: Path
 ) -> None:
-    start(browser, site)
+    start(browser, site, PHONE)
+    assert_accessible(browser, axe_source, "log-in (phone)")
+    browser.save_screenshot(str(screenshots / "login-390x844.png"))
+    viewport(browser, DESKTOP)
     assert_accessible(browser, axe_source, "log-in (desktop)")
     browser.save_screenshot(str(screenshots / "login-1280x800.png"))
     username = fresh_user()
