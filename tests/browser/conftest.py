@@ -35,6 +35,7 @@ CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 TICK_SECONDS = 0.2
+ACCESS_TTL_SECONDS = 5
 _UP = re.compile(r"pricealert is up: API (http://\S+)")
 
 
@@ -72,6 +73,8 @@ class Site:
             "BINANCE_WS_URL": self.fake.url,
             "BINANCE_REST_URL": self.fake.rest_url,
             "LOG_LEVEL": "WARNING",
+            # Short-lived access tokens: the page refreshes through its cookie during the tests.
+            "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL_SECONDS),
         }
         for name in ("RABBITMQ_URL", "RABBITMQ_HOST", "SMTP_HOST"):
             env.pop(name, None)
