@@ -354,6 +354,74 @@ PATHS = {
 }
 
 
+# The web page's log-in (``api.session``): the refresh token in an HttpOnly cookie.
+_SESSION_COOKIE = "pricealert_refresh"
+_SESSION = {
+    "type": "object",
+    "required": ["access", "expires_in"],
+    "properties": {
+        "access": {"type": "string", "description": "JWT for 'Authorization: Bearer'."},
+        "expires_in": {"type": "integer", "description": "Seconds the access token lives."},
+    },
+}
+_SET_COOKIE = {
+    "Set-Cookie": {
+        "schema": {"type": "string"},
+        "description": f"{_SESSION_COOKIE}=<refresh token>; HttpOnly; Secure; SameSite=Strict;"
+        " Path=/api/session/ (cleared by logout).",
+    }
+}
+_COOKIE_PARAMETER = {
+    "name": _SESSION_COOKIE,
+    "in": "cookie",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The session cookie set by /api/session/login/; a browser sends it itself.",
+}
+SESSION_PATHS: dict[str, dict[str, Any]] = {
+    "/api/session/login/": {
+        "post": {
+            "summary": "For the web page: log in; the refresh token goes into an HttpOnly cookie"
+            " (send the body as application/json)",
+            "requestBody": _body(body_schema(validation.LOGIN)),
+            "responses": _BODY_ERRORS
+            | {
+                "200": {
+                    **_json(_SESSION, "The access token; the cookie set."),
+                    "headers": _SET_COOKIE,
+                },
+                "400": _json(
+                    _ERROR, "Invalid credentials, a field missing or invalid, or not JSON."
+                ),
+                "429": _THROTTLED,
+                "503": _BUSY,
+            },
+        }
+    },
+    "/api/session/refresh/": {
+        "post": {
+            "summary": "For the web page: a new access token for the session cookie, which rotates",
+            "parameters": [_COOKIE_PARAMETER],
+            "responses": {
+                "200": {
+                    **_json(_SESSION, "A new access token; a new cookie."),
+                    "headers": _SET_COOKIE,
+                },
+                "400": _BAD,
+                "401": _UNAUTHORIZED,
+            },
+        }
+    },
+    "/api/session/logout/": {
+        "post": {
+            "summary": "For the web page: revoke the session cookie's token and clear the cookie",
+            "parameters": [_COOKIE_PARAMETER],
+            "responses": {"204": {"description": "Logged out.", "headers": _SET_COOKIE}},
+        }
+    },
+}
+
+
 def _path_id(path: str) -> str:
     return path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
 
@@ -364,6 +432,11 @@ def openapi_document() -> dict[str, Any]:
         spec = _OPERATIONS[operation]
         paths[path] = {
             method: {**details, "operationId": f"{operation}_{_path_id(path)}"}
+            for method, details in spec.items()
+        }
+    for path, spec in SESSION_PATHS.items():
+        paths[path] = {
+            method: {**details, "operationId": f"session_{_path_id(path)}"}
             for method, details in spec.items()
         }
     paths["/healthz"] = {

@@ -7,9 +7,10 @@ nothing else. ``refresh`` rotates it (the same reuse detection as ``/api/token/r
 ``logout`` revokes it and clears the cookie. The page keeps the access token in memory only.
 
 The JSON endpoints for API clients (``/api/login/``, ``/api/token/refresh/``) are unchanged.
-Cross-site requests: SameSite=Strict keeps the cookie off them, and each endpoint here wants
-``content-type: application/json``, which a cross-site form cannot send without a CORS preflight
-that this API never grants (a log-in CSRF would need one).
+Cross-site requests: SameSite=Strict keeps the cookie off them (so refresh and logout cannot be
+forged), and login wants ``content-type: application/json``, which a cross-site form cannot send
+without a CORS preflight that this API never grants (a log-in CSRF would need one). Refresh and
+logout read no body.
 """
 
 from __future__ import annotations
@@ -76,13 +77,11 @@ async def log_in(request: Request) -> Response:
 
 
 async def refresh(request: Request) -> Response:
-    _require_json(request)
     tokens = await _accounts(request).refresh(_cookie_token(request))
     return _with_cookie(request, tokens)
 
 
 async def log_out(request: Request) -> Response:
-    _require_json(request)
     token = request.cookies.get(COOKIE)
     if token:
         # already revoked or expired: logging out is done either way
@@ -93,9 +92,13 @@ async def log_out(request: Request) -> Response:
     return response
 
 
+# Path -> handler; ``api.openapi.SESSION_PATHS`` describes the same paths.
+HANDLERS = {
+    COOKIE_PATH + "login/": log_in,
+    COOKIE_PATH + "refresh/": refresh,
+    COOKIE_PATH + "logout/": log_out,
+}
+
+
 def session_routes() -> list[Route]:
-    return [
-        Route(COOKIE_PATH + "login/", log_in, methods=["POST"]),
-        Route(COOKIE_PATH + "refresh/", refresh, methods=["POST"]),
-        Route(COOKIE_PATH + "logout/", log_out, methods=["POST"]),
-    ]
+    return [Route(path, handler, methods=["POST"]) for path, handler in HANDLERS.items()]

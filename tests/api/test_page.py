@@ -8,7 +8,9 @@ import re
 import httpx
 import pytest
 
+from api.openapi import SESSION_PATHS
 from api.page import load_static
+from api.session import HANDLERS
 from tests.api.helpers import PASSWORD, User
 
 PAGE_CSP = re.compile(r"default-src 'self'.*frame-ancestors 'none'")
@@ -155,3 +157,7 @@ async def test_the_json_refresh_endpoint_is_unchanged(
     assert response.status_code == 200
     assert set(response.json()) == {"access", "refresh"}
     assert "set-cookie" not in response.headers
+
+
+def test_the_session_routes_are_the_ones_the_openapi_document_describes() -> None:
+    assert set(HANDLERS) == set(SESSION_PATHS)
