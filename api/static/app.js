@@ -159,6 +159,7 @@ async function poll() {
     const alerts = await api.call("GET", "/api/alerts/?limit=1000");
     table.update(alerts);
     $("#alerts-empty").hidden = table.size > 0;
+    $("#alerts-wrap").hidden = table.size === 0;
     if (detail.openId !== null) {
       const open = alerts.find((alert) => alert.id === detail.openId);
       if (open) detail.update(open);
