@@ -40,7 +40,7 @@ from matcher import store
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.messages import V1_FIELDS, AlertMessage
-from shared.rabbit import declare_alert_queue
+from shared.rabbit import declare_alert_queue, parking_queue
 from shared.settings import Shard
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
@@ -96,6 +96,16 @@ async def quiet_pass(matcher: Matcher, trades: list[Trade], *, prices: bool) -> 
     finally:
         if not prices:
             del matcher.tick
+
+
+def record_price(matcher: Matcher, symbol: str, price: float, time_ms: int) -> None:
+    """A trade into its symbol's price slot alone, as ``Matcher.tick`` records it."""
+    minute = matcher.prices.minutes.get(symbol)
+    if minute is None or time_ms >= minute.end_ms:
+        matcher.prices.open_minute(symbol, price, time_ms)
+        return
+    minute.close, minute.at_ms = price, time_ms
+    minute.high, minute.low = max(minute.high, price), min(minute.low, price)
 
 
 async def bare_feed(trades: list[Trade]) -> float:
@@ -229,12 +239,14 @@ async def run(args: argparse.Namespace, database: Database) -> None:
             with_prices.append(await quiet_pass(matcher, quiet, prices=True))
         quiet_seconds, unpriced_seconds = min(with_prices), min(without_prices)
         # A flush of every symbol's last price and minute: the writer's statement of a second
-        # in which every symbol traded (after one that wrote the minute's first trades).
-        symbols = sorted({symbol for symbol, _, _ in quiet})
+        # in which every symbol traded (after one that wrote the minute's first trades). The
+        # trades go to the price slots alone, as the tick would record them (through the book
+        # they would cross its alerts).
+        quiet_prices = {symbol: price for symbol, price, _ in quiet}
         flush_seconds = []
         for step in range(4):
-            for symbol in symbols:
-                matcher.tick(symbol, 100.0 + step, now_ms())
+            for symbol, price in quiet_prices.items():
+                record_price(matcher, symbol, price * (1 + step / 1000), now_ms())
             started = time.perf_counter()
             assert await matcher.price_writer.flush()
             flush_seconds.append(time.perf_counter() - started)
@@ -264,7 +276,9 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         await publisher.close()
         connection = await aio_pika.connect(RABBITMQ_URL)
         async with connection:
-            await (await connection.channel()).queue_delete(queue)
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+            await channel.queue_delete(parking_queue(queue))
         database.drop()
 
     latencies.sort()
@@ -296,7 +310,7 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         f" without: {', '.join(f'{args.ticks / s / 1e6:.2f}' for s in without_prices)} M ticks/s)"
     )
     print(
-        f"price flush     {len(symbols):>11,} symbols' last price and minute in one statement:"
+        f"price flush     {len(quiet_prices):>11,} symbols' last price and minute in one statement:"
         f" {statistics.median(flush_seconds[1:]) * 1000:.1f} ms (the minute's first:"
         f" {flush_seconds[0] * 1000:.1f} ms), once a second"
     )
