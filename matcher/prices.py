@@ -6,10 +6,15 @@ Two halves:
 
 - The tick's half is one ``Minute`` slot per symbol, updated in place by ``Matcher.tick``: the
   close and its time stored, the high or the low moved when the trade is beyond them. One dict
-  lookup, a few attribute stores, no allocation, no I/O, no logging; O(1). A trade in a new
-  minute (Binance's trade time ``T``, non-decreasing per symbol) or of a new symbol opens a new
-  slot (``PriceRecorder.open_minute``: once a minute per symbol), and the finished one waits for
-  the writer unless it was written as it ended.
+  lookup, a few attribute stores, no allocation, no I/O, no logging; O(1). The first trade of a
+  symbol, or of a new minute (Binance's trade time ``T``, non-decreasing per symbol, as the
+  book assumes too), opens a new slot (``PriceRecorder.open_minute``, once a minute per
+  symbol), and the finished one waits for the writer unless it was written as it ended. The
+  tick does not check the order of trade times (that read alone cost as much as the rest of the
+  update in ``benchmarks.matcher_service``): a late trade (the high and low of an outage that
+  the Binance feed recovers from klines and feeds at the outage's end) counts in the current
+  minute, and the written last price never goes back in time (the statement refuses an older
+  one), so the next trade puts things right.
 - The writer (``PriceWriter``) runs beside the ticks: once a second it takes the slots that
   changed since they were last written and writes them in ONE statement (``WRITE``): an upsert of
   the last prices from arrays, an upsert of the minutes that merges high, low and close into what
@@ -151,11 +156,12 @@ class PriceRecorder:
         self.dropped = 0  # finished minutes given up while PostgreSQL was away
 
     def open_minute(self, symbol: str, price: float, time_ms: int) -> None:
-        """The first trade of a symbol, or of a new minute of it: a new slot; the finished one
-        waits for the writer unless its last state is written already. O(1) amortised."""
-        finished = self.minutes.get(symbol)
-        if finished is not None and finished.written != finished.state():
-            self._finished.append(finished)
+        """The first trade of a symbol, or of a new minute of it (``Matcher.tick`` updates the
+        slot in place otherwise): a new slot; the finished one waits for the writer unless its
+        last state is written already. O(1) amortised."""
+        current = self.minutes.get(symbol)
+        if current is not None and current.written != current.state():
+            self._finished.append(current)
             self._bound()
         self.minutes[symbol] = Minute(symbol, price, time_ms)
 

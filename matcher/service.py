@@ -229,7 +229,7 @@ class Matcher:
                 minute.high = price
             elif price < minute.low:
                 minute.low = price
-        else:
+        else:  # a new symbol, or a new minute
             self.prices.open_minute(symbol, price, time_ms)
         if self._gap is not None:
             self._gap.see(symbol, price, time_ms)

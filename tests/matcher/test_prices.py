@@ -177,6 +177,27 @@ async def test_a_last_price_never_goes_back_in_time(
     assert await last_prices(pool) == {"BTCUSDT": ("100", at(T0 + 2_000))}
 
 
+async def test_a_late_trade_never_moves_the_written_last_price_back(
+    database_url: str, pool: AsyncConnectionPool, counting: CountingPool
+) -> None:
+    matcher = ticking_matcher(database_url)
+    writer = writer_of(matcher, counting)
+    matcher.tick("BTCUSDT", 100.0, T0 + 5_000)
+    matcher.tick("BTCUSDT", 101.0, T0 + 9_000)
+    await writer.flush()
+    # An outage's high and low, recovered from klines and fed after the live trades resumed:
+    # they count in the current minute, but the last price stays the latest trade's.
+    matcher.tick("BTCUSDT", 120.0, T0 + 1_000)
+    matcher.tick("BTCUSDT", 80.0, T0 + 1_000)
+    await writer.flush()
+    assert await last_prices(pool) == {"BTCUSDT": ("101", at(T0 + 9_000))}
+    assert (await minutes(pool, "BTCUSDT"))[0][:4] == (at(T0), "100", "120", "80")
+    matcher.tick("BTCUSDT", 102.0, T0 + 10_000)  # the next live trade
+    await writer.flush()
+    assert await last_prices(pool) == {"BTCUSDT": ("102", at(T0 + 10_000))}
+    assert await minutes(pool, "BTCUSDT") == [(at(T0), "100", "120", "80", "102")]
+
+
 async def test_unknown_symbols_and_non_prices_are_left_out_without_blocking_the_rest(
     database_url: str, pool: AsyncConnectionPool, counting: CountingPool
 ) -> None:
