@@ -91,6 +91,8 @@ def fill_form(driver: WebDriver, fields: dict[str, str]) -> None:
         element = by_id(driver, f"f-{name}")
         if element.tag_name == "select":
             Select(element).select_by_value(value)
+        elif element.get_attribute("type") == "datetime-local":  # typing it depends on locale
+            driver.execute_script("arguments[0].value = arguments[1];", element, value)
         else:
             element.clear()
             if value:

@@ -8,6 +8,7 @@ import re
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from tests.browser.helpers import (
 PASSWORD = "correct horse battery"
 SYMBOL, CONDITION, TARGET, PRICE, DISTANCE, STATE, FIRES, LAST_FIRED = range(8)
 FIRST_LOAD_BUDGET = 150 * 1024
+NEXT_MONTH = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
 
 
 def fresh_user() -> str:
@@ -104,6 +106,7 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
                 "trigger_condition": "up_pct",
                 "percent": "20",
                 "window": "1h",
+                "expires_at": NEXT_MONTH,
                 "email": "up@example.com",
             },
         ),
@@ -122,6 +125,12 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     assert cells(browser, ids["crossing"])[CONDITION].startswith("crosses 700")
     assert cells(browser, ids["up_pct"])[CONDITION] == "rises 20% within 1 hour"
     assert cells(browser, ids["down_pct"])[TARGET] == "2.5%"
+    expires = browser.execute_script(
+        "return window.pricealert.table.alert(arguments[0]).expires_at;", ids["up_pct"]
+    )
+    # The local date and time typed in the form, sent as UTC (browser and test share a zone).
+    typed = datetime.strptime(NEXT_MONTH, "%Y-%m-%dT%H:%M").astimezone(UTC)
+    assert datetime.fromisoformat(expires.replace("Z", "+00:00")) == typed
     assert {cells(browser, i)[STATE] for i in ids.values()} == {"created"}
 
     # The price of a symbol the matcher follows, in the form, and how far a typed target is.
