@@ -19,6 +19,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.responses import decimal_text as _decimal_text
+from api.responses import time_text as _time_text
 from api.validation import AlertInput
 from shared.batching import Batcher
 from shared.errors import NotFound, Unauthorized, ValidationError
@@ -31,48 +33,73 @@ ALERT_COLUMNS = """id, symbol, target_price, trigger_condition, email,
     cooldown_seconds, expires_at, webhook_url, webhook_format, telegram_chat_id,
     reference_price, fire_count"""
 
-# Creates are batched (see shared.batching and create_alert_items in migration 0006).
+
+def _with_current_price(statement: str, order: str = "") -> str:
+    """``statement`` (a SELECT or an UPDATE ... RETURNING of ``ALERT_COLUMNS``) with each
+    alert's ``current_price``, the last trade price of its symbol the matcher wrote (null when
+    none): joined in the same statement, one primary-key probe of ``prices`` per alert."""
+    return f"""
+WITH shown AS ({statement})
+SELECT shown.*, p.price AS current_price
+FROM shown LEFT JOIN prices AS p ON p.symbol = shown.symbol
+{order}"""
+
+
+# Creates are batched (see shared.batching and create_alert_items in migration 0006). The
+# current price of each created alert's symbol comes back in the same statement.
 CREATE_ALERTS = """
-SELECT item, outcome, alert_id, created_at FROM create_alert_items(%s::jsonb, %s)
+SELECT c.item, c.outcome, c.alert_id, c.created_at, p.price
+FROM (SELECT %s::jsonb AS items) AS batch
+CROSS JOIN LATERAL create_alert_items(batch.items, %s) AS c
+LEFT JOIN prices AS p
+    ON c.outcome = 'created' AND p.symbol = batch.items -> (c.item - 1) ->> 'symbol'
 """
-SELECT_ALERT = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = %s AND user_id = %s"
-DELETE_ALERT = f"""
+SELECT_ALERT = _with_current_price(
+    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = %s AND user_id = %s"
+)
+DELETE_ALERT = _with_current_price(f"""
 UPDATE alerts SET state = 'deleted', deleted_at = now()
 WHERE id = %s AND user_id = %s AND state <> 'deleted'
 RETURNING {ALERT_COLUMNS}
-"""
-PAUSE_ALERT = f"""
+""")
+PAUSE_ALERT = _with_current_price(f"""
 UPDATE alerts SET state = 'paused', paused_at = now()
 WHERE id = %s AND user_id = %s AND state = 'created'
   AND (expires_at IS NULL OR expires_at > now())
 RETURNING {ALERT_COLUMNS}
-"""
+""")
 # Resuming makes the alert live again, so it counts against the cap: the user's row is locked
 # first (as creates do) and the live alerts counted after, in the same transaction.
 LOCK_USER = "SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE"
 COUNT_LIVE = "SELECT count(*) FROM alerts WHERE user_id = %s AND state = 'created'"
-RESUME_ALERT = f"""
+RESUME_ALERT = _with_current_price(f"""
 UPDATE alerts SET state = 'created', paused_at = NULL
 WHERE id = %s AND user_id = %s AND state = 'paused'
   AND (expires_at IS NULL OR expires_at > now())
 RETURNING {ALERT_COLUMNS}
-"""
-LIST_ALERTS = f"""
+""")
+LIST_ALERTS = _with_current_price(
+    f"""
 SELECT {ALERT_COLUMNS} FROM alerts
 WHERE user_id = %(user_id)s AND id < %(before_id)s
 ORDER BY id DESC LIMIT %(limit)s
-"""
+""",
+    "ORDER BY shown.id DESC",
+)
 # The filter reads the state as shown: an alert whose time is up is listed as expired.
-LIST_ALERTS_IN_STATE = f"""
+LIST_ALERTS_IN_STATE = _with_current_price(
+    f"""
 SELECT * FROM (
     SELECT {ALERT_COLUMNS} FROM alerts
     WHERE user_id = %(user_id)s AND id < %(before_id)s
       AND (state = %(state)s OR (%(state)s = 'expired' AND state IN ('created', 'paused')
                                  AND expires_at <= now()))
-) AS shown
+) AS listed
 WHERE state = %(state)s
 ORDER BY id DESC LIMIT %(limit)s
-"""
+""",
+    "ORDER BY shown.id DESC",
+)
 SELECT_FIRES = """
 SELECT seq, price, fired_at FROM alert_fires
 WHERE alert_id = %s AND seq < %s ORDER BY seq DESC LIMIT %s
@@ -107,6 +134,7 @@ class Alert:
     telegram_chat_id: str | None = None
     reference_price: Decimal | None = None
     fire_count: int = 0
+    current_price: Decimal | None = None
 
     @property
     def channels(self) -> list[str]:
@@ -136,6 +164,7 @@ class Alert:
             "telegram_chat_id": self.telegram_chat_id,
             "reference_price": _decimal_text(self.reference_price),
             "fire_count": self.fire_count,
+            "current_price": _decimal_text(self.current_price),
         }
 
 
@@ -190,13 +219,18 @@ class Alerts:
             cursor = await conn.execute(CREATE_ALERTS, (payload, self._cap))
             rows = await cursor.fetchall()
         results: list[Alert | BaseException] = [RuntimeError("no outcome")] * len(batch)
-        for item, outcome, alert_id, created_at in rows:
+        for item, outcome, alert_id, created_at, current_price in rows:
             _user_id, new = batch[item - 1]
-            results[item - 1] = self._outcome(outcome, new, alert_id, created_at)
+            results[item - 1] = self._outcome(outcome, new, alert_id, created_at, current_price)
         return results
 
     def _outcome(
-        self, outcome: str, new: AlertInput, alert_id: int | None, created_at: datetime | None
+        self,
+        outcome: str,
+        new: AlertInput,
+        alert_id: int | None,
+        created_at: datetime | None,
+        current_price: Decimal | None,
     ) -> Alert | BaseException:
         if outcome == "created":
             assert alert_id is not None
@@ -219,6 +253,7 @@ class Alerts:
                 webhook_url=new.webhook_url,
                 webhook_format=new.webhook_format,
                 telegram_chat_id=new.telegram_chat_id,
+                current_price=current_price,
             )
         if outcome == "no_user":
             return Unauthorized("the account of this token no longer exists")
@@ -355,12 +390,3 @@ def _refused_by_the_database(exc: Exception) -> bool:
     committed, so each create can be tried alone. A lost connection is not that: the commit may
     have happened, and trying again could create the alerts twice."""
     return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError)
-
-
-def _decimal_text(value: Decimal | None) -> str | None:
-    # format "f": str() would write 1E-7 for 0.0000001.
-    return None if value is None else format(value, "f")
-
-
-def _time_text(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -22,9 +22,13 @@ from api.accounts import Accounts
 from api.alerts import Alerts
 from api.health import healthz, readyz
 from api.openapi import PATHS, openapi_document
+from api.page import page_routes
 from api.passwords import Passwords, usable_cpus
+from api.prices import Prices
 from api.responses import JSONResponse, error_response
+from api.security_headers import SecurityHeaders
 from api.server_errors import ServerErrors
+from api.session import session_routes
 from api.throttle import Throttle
 from api.tokens import AccessTokens
 from shared.db import create_pool
@@ -63,6 +67,8 @@ _HANDLERS: dict[str, tuple[str, Handler]] = {
     "resume": ("POST", routes.resume_alert),
     "account": ("GET", routes.account),
     "rotate_secret": ("POST", routes.rotate_webhook_secret),
+    "prices": ("GET", routes.prices),
+    "price_history": ("GET", routes.price_history),
 }
 
 # Each domain error's status; a subclass takes its nearest listed ancestor's.
@@ -146,7 +152,7 @@ def _routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return table
+    return table + session_routes() + page_routes()
 
 
 def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -> Starlette:
@@ -191,7 +197,7 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
             psycopg.DataError: _database_refused,
             psycopg.IntegrityError: _database_refused,
         },
-        middleware=[Middleware(ServerErrors)],
+        middleware=[Middleware(SecurityHeaders), Middleware(ServerErrors)],
     )
     access_tokens = AccessTokens(jwt_secret, ttl_seconds=settings.access_token_ttl_seconds)
     throttle = Throttle(
@@ -213,7 +219,9 @@ def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -
         throttle=throttle,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
+    app.state.refresh_ttl_seconds = settings.refresh_token_ttl_seconds
     app.state.alerts = Alerts(app_pool, max_live_per_user=settings.max_live_alerts_per_user)
+    app.state.prices = Prices(app_pool)
     app.state.webhook_allow_private = settings.webhook_allow_private
     # The API needs no bot token, only to know whether the notifier has one.
     app.state.telegram_configured = settings.telegram_enabled or bool(settings.telegram_bot_token)

@@ -46,6 +46,11 @@ _ALERT_PROPERTIES: dict[str, Any] = {
         "description": "crossing: the last trade price when it went live, recorded once.",
     },
     "fire_count": {"type": "integer", "minimum": 0},
+    "current_price": {
+        **_MAYBE_PRICE,
+        "description": "The last trade price of its symbol the matcher wrote (at most a second"
+        " old while a matcher follows it); null when none is known.",
+    },
 }
 _ALERT = {"type": "object", "required": list(_ALERT_PROPERTIES), "properties": _ALERT_PROPERTIES}
 _EVENTS = {
@@ -86,6 +91,40 @@ _ACCOUNT = {
             "description": "Signs your standard webhooks (Standard Webhooks): whsec_ + base64.",
         },
     },
+}
+_PRICES = {
+    "type": "object",
+    "description": "Symbol -> its last trade, for the symbols that have a known price.",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["price", "at"],
+        "properties": {
+            "price": {"type": "string", "description": "The last trade price, a decimal."},
+            "at": {"type": "string", "format": "date-time", "description": "Its trade time."},
+        },
+    },
+}
+_HISTORY = {
+    "type": "array",
+    "description": "One entry per minute that had trades, oldest first.",
+    "items": {
+        "type": "object",
+        "required": ["at", "open", "high", "low", "close"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time", "description": "The minute's start."},
+            "open": _PRICE_TEXT,
+            "high": _PRICE_TEXT,
+            "low": _PRICE_TEXT,
+            "close": _PRICE_TEXT,
+        },
+    },
+}
+_SYMBOL_PARAMETER = {
+    "name": "symbol",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^(?:{validation.SYMBOL_PATTERN.pattern})$"},
+    "description": "A Binance spot symbol, such as BTCUSDT (upper-cased).",
 }
 _ALERT_ID_PARAMETER = {
     "name": "alert_id",
@@ -264,6 +303,29 @@ _OPERATIONS |= {
             **_SECURED,
         }
     },
+    "prices": {
+        "get": {
+            "summary": "The last trade price of symbols (no token needed)",
+            "description": "Written by the matcher at most once a second for the symbols it"
+            " follows (those with live alerts).",
+            "parameters": query_parameters(validation.PRICES),
+            "responses": {
+                "200": _json(_PRICES, "The symbols asked for that have a known price."),
+                "400": _json(_ERROR, "symbols is malformed or names an unknown symbol."),
+            },
+        }
+    },
+    "price_history": {
+        "get": {
+            "summary": "A symbol's prices minute by minute (open, high, low, close; 7 days kept)",
+            "parameters": [_SYMBOL_PARAMETER, *query_parameters(validation.HISTORY)],
+            "responses": {
+                "200": _json(_HISTORY, "The minutes, oldest first."),
+                "400": _BAD,
+                "404": _json(_ERROR, "No such symbol."),
+            },
+        }
+    },
 }
 
 # Path -> operation. Both spellings of the seed lead to the same operation.
@@ -287,6 +349,76 @@ PATHS = {
     "/api/alerts/{alert_id}/resume/": "resume",
     "/api/account/": "account",
     "/api/account/webhook-secret/": "rotate_secret",
+    "/api/prices/": "prices",
+    "/api/prices/{symbol}/history/": "price_history",
+}
+
+
+# The web page's log-in (``api.session``): the refresh token in an HttpOnly cookie.
+_SESSION_COOKIE = "pricealert_refresh"
+_SESSION = {
+    "type": "object",
+    "required": ["access", "expires_in"],
+    "properties": {
+        "access": {"type": "string", "description": "JWT for 'Authorization: Bearer'."},
+        "expires_in": {"type": "integer", "description": "Seconds the access token lives."},
+    },
+}
+_SET_COOKIE = {
+    "Set-Cookie": {
+        "schema": {"type": "string"},
+        "description": f"{_SESSION_COOKIE}=<refresh token>; HttpOnly; Secure; SameSite=Strict;"
+        " Path=/api/session/ (cleared by logout).",
+    }
+}
+_COOKIE_PARAMETER = {
+    "name": _SESSION_COOKIE,
+    "in": "cookie",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The session cookie set by /api/session/login/; a browser sends it itself.",
+}
+SESSION_PATHS: dict[str, dict[str, Any]] = {
+    "/api/session/login/": {
+        "post": {
+            "summary": "For the web page: log in; the refresh token goes into an HttpOnly cookie"
+            " (send the body as application/json)",
+            "requestBody": _body(body_schema(validation.LOGIN)),
+            "responses": _BODY_ERRORS
+            | {
+                "200": {
+                    **_json(_SESSION, "The access token; the cookie set."),
+                    "headers": _SET_COOKIE,
+                },
+                "400": _json(
+                    _ERROR, "Invalid credentials, a field missing or invalid, or not JSON."
+                ),
+                "429": _THROTTLED,
+                "503": _BUSY,
+            },
+        }
+    },
+    "/api/session/refresh/": {
+        "post": {
+            "summary": "For the web page: a new access token for the session cookie, which rotates",
+            "parameters": [_COOKIE_PARAMETER],
+            "responses": {
+                "200": {
+                    **_json(_SESSION, "A new access token; a new cookie."),
+                    "headers": _SET_COOKIE,
+                },
+                "400": _BAD,
+                "401": _UNAUTHORIZED,
+            },
+        }
+    },
+    "/api/session/logout/": {
+        "post": {
+            "summary": "For the web page: revoke the session cookie's token and clear the cookie",
+            "parameters": [_COOKIE_PARAMETER],
+            "responses": {"204": {"description": "Logged out.", "headers": _SET_COOKIE}},
+        }
+    },
 }
 
 
@@ -300,6 +432,11 @@ def openapi_document() -> dict[str, Any]:
         spec = _OPERATIONS[operation]
         paths[path] = {
             method: {**details, "operationId": f"{operation}_{_path_id(path)}"}
+            for method, details in spec.items()
+        }
+    for path, spec in SESSION_PATHS.items():
+        paths[path] = {
+            method: {**details, "operationId": f"session_{_path_id(path)}"}
             for method, details in spec.items()
         }
     paths["/healthz"] = {

@@ -13,6 +13,7 @@ from api.accounts import Accounts
 from api.alerts import Alerts
 from api.body import read_json_object
 from api.client_address import client_address, throttle_key
+from api.prices import Prices
 from api.responses import JSONResponse
 from api.tokens import AccessTokens
 from shared.errors import Unauthorized
@@ -26,6 +27,11 @@ def _accounts(request: Request) -> Accounts:
 def _alerts(request: Request) -> Alerts:
     alerts: Alerts = request.app.state.alerts
     return alerts
+
+
+def _prices(request: Request) -> Prices:
+    prices: Prices = request.app.state.prices
+    return prices
 
 
 def _address(request: Request) -> str:
@@ -161,3 +167,15 @@ def _next_page(request: Request, before_id: int, limit: int) -> str:
     path alone, never from the Host header a client chose."""
     params = {k: v for k, v in request.query_params.items() if k not in ("before_id", "limit")}
     return f"{request.url.path}?{urlencode(params | {'before_id': before_id, 'limit': limit})}"
+
+
+async def prices(request: Request) -> Response:
+    """No token needed: prices are public."""
+    symbols = validation.SYMBOLS.read(request.query_params)
+    return JSONResponse(await _prices(request).latest(symbols))
+
+
+async def price_history(request: Request) -> Response:
+    symbol = validation.parse_symbol(request.path_params["symbol"])
+    minutes = validation.MINUTES.read(request.query_params)
+    return JSONResponse(await _prices(request).history(symbol, minutes=minutes))

@@ -712,6 +712,60 @@ BEFORE_SEQ = Field(
 )
 EVENTS = (LIMIT, BEFORE_SEQ)
 
+# Prices
+
+SYMBOLS_MAX = 100
+MINUTES_DEFAULT, MINUTES_MAX = 60, 1440
+_SYMBOL_LIST = re.compile(
+    rf"{SYMBOL_PATTERN.pattern}(?:,{SYMBOL_PATTERN.pattern}){{0,{SYMBOLS_MAX - 1}}}"
+)
+
+
+def parse_symbols(value: str | None) -> list[str] | None:
+    """Symbols separated by commas, each as ``symbol`` is read (upper-cased), at most
+    ``SYMBOLS_MAX``, each once; None (every symbol) when absent or empty."""
+    if value is None:
+        return None
+    if not _SYMBOL_LIST.fullmatch(value):
+        raise ValidationError(
+            "symbols must be Binance spot symbols (2 to 20 ASCII letters or digits each) "
+            f"separated by commas, at most {SYMBOLS_MAX}, such as BTCUSDT,ETHUSDT; "
+            f"got {_short(value)}"
+        )
+    return list(dict.fromkeys(value.upper().split(",")))
+
+
+def parse_minutes(value: str | None) -> int:
+    if value is None:
+        return MINUTES_DEFAULT
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MINUTES_MAX:
+        raise ValidationError(
+            f"minutes must be a whole number from 1 to {MINUTES_MAX}, got {_short(value)}"
+        )
+    return int(value)
+
+
+SYMBOLS = Field(
+    "symbols",
+    {"type": "string", "pattern": _anchored(_SYMBOL_LIST)},
+    parse_symbols,
+    required=False,
+    in_query=True,
+    description=f"Symbols separated by commas (at most {SYMBOLS_MAX}), such as BTCUSDT,ETHUSDT; "
+    "absent or empty for every symbol with a price.",
+)
+MINUTES = Field(
+    "minutes",
+    {"type": "integer", "minimum": 1, "maximum": MINUTES_MAX, "default": MINUTES_DEFAULT},
+    parse_minutes,
+    required=False,
+    in_query=True,
+    description=f"How many minutes back, the current one included; absent or empty for "
+    f"{MINUTES_DEFAULT}.",
+)
+PRICES = (SYMBOLS,)
+HISTORY = (MINUTES,)
+
 
 def _short(value: Any) -> str:
     text = repr(value)

@@ -3,7 +3,10 @@
 Each figure comes with a baseline measured in the same run:
 
 - start-up: loading 1,000,000 alerts into the book, beside merely reading the same rows;
-- quiet ticks through the service, beside the same feed loop with no matching at all;
+- quiet ticks through the service, beside the same feed loop with no matching at all, and beside
+  the tick without its price slot (``matcher.prices``: what keeping each symbol's last price and
+  minute costs the tick path), alternated over several rounds, the best of each; and one flush of
+  the prices of every symbol, the statement the writer sends once a second;
 - one tick firing 100,000 repeating alerts: fires claimed (each a new row of ``alert_fires``,
   the alert staying live) and confirmed per second, beside the seed's way (one UPDATE and one
   publish, each awaited, per alert; measured on 2,000 alerts) and beside the broker's own
@@ -23,6 +26,7 @@ import random
 import statistics
 import sys
 import time
+import types
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -36,7 +40,7 @@ from matcher import store
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.messages import V1_FIELDS, AlertMessage
-from shared.rabbit import declare_alert_queue
+from shared.rabbit import declare_alert_queue, parking_queue
 from shared.settings import Shard
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")
@@ -65,6 +69,43 @@ def now_ms() -> int:
 async def ticks_of(trades: list[Trade]) -> AsyncIterator[Trade]:
     for trade in trades:
         yield trade
+
+
+def tick_without_prices(self: Matcher, symbol: str, price: float, time_ms: int) -> bool:
+    """``Matcher.tick`` as it was before it kept prices: the baseline of the price slot's cost.
+    The same body, less the slot."""
+    self.ticks += 1
+    if self._gap is not None:
+        self._gap.see(symbol, price, time_ms)
+    fired = self._book.match(symbol, price, time_ms)
+    if fired:
+        self._offer(symbol, fired, price, time_ms)
+        return True
+    return False
+
+
+async def quiet_pass(matcher: Matcher, trades: list[Trade], *, prices: bool) -> float:
+    """Seconds for ``trades`` through the matcher's own tick loop, with the price slot or
+    without it."""
+    if not prices:
+        matcher.tick = types.MethodType(tick_without_prices, matcher)
+    try:
+        started = time.perf_counter()
+        await matcher._tick_loop(ticks_of(trades))
+        return time.perf_counter() - started
+    finally:
+        if not prices:
+            del matcher.tick
+
+
+def record_price(matcher: Matcher, symbol: str, price: float, time_ms: int) -> None:
+    """A trade into its symbol's price slot alone, as ``Matcher.tick`` records it."""
+    minute = matcher.prices.minutes.get(symbol)
+    if minute is None or time_ms >= minute.end_ms:
+        matcher.prices.open_minute(symbol, price, time_ms)
+        return
+    minute.close, minute.at_ms = price, time_ms
+    minute.high, minute.low = max(minute.high, price), min(minute.low, price)
 
 
 async def bare_feed(trades: list[Trade]) -> float:
@@ -188,12 +229,27 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         loaded, load_seconds = matcher.last_load
         assert loaded == len(matcher.book) == total, (loaded, len(matcher.book), total)
 
-        # Quiet ticks, in the tick loop itself (the same loop body as Matcher._tick_loop).
+        # Quiet ticks, in the tick loop itself (the same loop body as Matcher._tick_loop):
+        # with the price slot and without it, alternated, the best of each.
         quiet = new_alerts(seed=1).quiet_ticks(args.ticks, random.Random(3))
         floor_seconds = await bare_feed(quiet)
-        started = time.perf_counter()
-        await matcher._tick_loop(ticks_of(quiet))
-        quiet_seconds = time.perf_counter() - started
+        with_prices, without_prices = [], []
+        for _ in range(args.rounds):
+            without_prices.append(await quiet_pass(matcher, quiet, prices=False))
+            with_prices.append(await quiet_pass(matcher, quiet, prices=True))
+        quiet_seconds, unpriced_seconds = min(with_prices), min(without_prices)
+        # A flush of every symbol's last price and minute: the writer's statement of a second
+        # in which every symbol traded (after one that wrote the minute's first trades). The
+        # trades go to the price slots alone, as the tick would record them (through the book
+        # they would cross its alerts).
+        quiet_prices = {symbol: price for symbol, price, _ in quiet}
+        flush_seconds = []
+        for step in range(4):
+            for symbol, price in quiet_prices.items():
+                record_price(matcher, symbol, price * (1 + step / 1000), now_ms())
+            started = time.perf_counter()
+            assert await matcher.price_writer.flush()
+            flush_seconds.append(time.perf_counter() - started)
 
         # Single crossings, one after the other, at low load: before the big crossing fills
         # the (unconsumed) queue with 100,000 persistent messages.
@@ -220,7 +276,9 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         await publisher.close()
         connection = await aio_pika.connect(RABBITMQ_URL)
         async with connection:
-            await (await connection.channel()).queue_delete(queue)
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+            await channel.queue_delete(parking_queue(queue))
         database.drop()
 
     latencies.sort()
@@ -244,6 +302,19 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         f"{args.ticks / floor_seconds:,.0f} ticks/s, {floor_seconds / quiet_seconds:.2f}x)"
     )
     print(
+        f"                without the price slot: {args.ticks / unpriced_seconds:,.0f} ticks/s;"
+        f" with it {unpriced_seconds / quiet_seconds:.2f}x of that, "
+        f"{(quiet_seconds - unpriced_seconds) / args.ticks * 1e9:+.0f} ns a tick"
+        f" (best of {args.rounds} alternated rounds each;"
+        f" with: {', '.join(f'{args.ticks / s / 1e6:.2f}' for s in with_prices)},"
+        f" without: {', '.join(f'{args.ticks / s / 1e6:.2f}' for s in without_prices)} M ticks/s)"
+    )
+    print(
+        f"price flush     {len(quiet_prices):>11,} symbols' last price and minute in one statement:"
+        f" {statistics.median(flush_seconds[1:]) * 1000:.1f} ms (the minute's first:"
+        f" {flush_seconds[0] * 1000:.1f} ms), once a second"
+    )
+    print(
         f"one tick, many  {args.big:>11,} alerts in {big_seconds:6.2f} s = {big_rate:>11,.0f}"
         f" repeat fires claimed+confirmed/s   (the seed's way: {seed_rate:,.0f}/s;"
         f" {big_rate / seed_rate:,.0f}x)"
@@ -265,6 +336,7 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--single", type=int, default=500)
     parser.add_argument("--ticks", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5, help="quiet-tick rounds of each")
     parser.add_argument("--seed-alerts", type=int, default=2_000)
     database = Database()  # migrates with its own event loop: before ours starts
     asyncio.run(run(parser.parse_args(), database))

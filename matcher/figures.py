@@ -55,6 +55,10 @@ class MatcherFigures:
     contested_buckets: int = _figure(
         "gauge", "Shard buckets owned by live replicas that disagree on the replica count N."
     )
+    price_writes: int = _figure("counter", "Flushes of the last prices and minutes written.")
+    price_write_failures: int = _figure(
+        "counter", "Flushes of prices that failed (their prices are written by the next)."
+    )
     feed: FeedFigures = field(default_factory=FeedFigures)
 
 

@@ -193,7 +193,7 @@ async def run_up(
             await _until_started(server, matcher, notifier, tasks)
             api_url = f"http://{host}:{server.bound_port or port}"
             print(
-                f"pricealert is up: API {api_url}  docs {api_url}/openapi.json"
+                f"pricealert is up: API {api_url}  web page {api_url}/  docs {api_url}/docs"
                 + (f"  outbox {outbox}" if outbox else ""),
                 file=sys.stderr,
                 flush=True,

@@ -85,11 +85,12 @@ async def pool(database_url: str) -> AsyncIterator[GatedPool]:
 
 @pytest.fixture
 async def clean_tables(pool: AsyncConnectionPool) -> None:
-    """Every test that writes starts from empty users, alerts and tokens (symbols stay)."""
+    """Every test that writes starts from empty users, alerts, tokens and prices (symbols
+    stay)."""
     async with pool.connection() as conn:
         await conn.execute(
-            "TRUNCATE users, alerts, alert_fires, deliveries, refresh_tokens"
-            " RESTART IDENTITY CASCADE"
+            "TRUNCATE users, alerts, alert_fires, deliveries, refresh_tokens, prices,"
+            " price_minutes RESTART IDENTITY CASCADE"
         )
 
 

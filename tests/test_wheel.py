@@ -259,8 +259,18 @@ def test_installed_up_serves_health_on_its_stand_ins_and_stops_cleanly_on_sigter
         )
         assert str(data_dir / "outbox") in line  # SMTP_HOST unset: mails go to the outbox
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        # The web page and its files are package data: served from the installed wheel.
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        script = httpx.get(f"http://127.0.0.1:{port}/static/app.js", timeout=10)
+        chart = httpx.get(f"http://127.0.0.1:{port}/static/vendor/uPlot.iife.min.js", timeout=10)
         code = up.stop()
     finally:
         up.close()
     assert health.status_code == 200, health.text
+    assert page.status_code == 200
+    assert '<script type="module" src="/static/app.js">' in page.text
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert chart.status_code == 200
+    assert chart.content.startswith(b"/*! https://github.com/leeoniya/uPlot")
     assert code == 0, up.output()

@@ -6,7 +6,7 @@ import httpx
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.openapi import PATHS
+from api.openapi import PATHS, SESSION_PATHS
 from shared.db import create_pool
 from shared.settings import Settings
 
@@ -41,7 +41,7 @@ async def test_openapi_describes_every_endpoint_with_its_schemas(
 ) -> None:
     document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
-    assert set(PATHS) | {"/healthz", "/readyz"} == set(document["paths"])
+    assert set(PATHS) | set(SESSION_PATHS) | {"/healthz", "/readyz"} == set(document["paths"])
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert operation["responses"], (path, method)

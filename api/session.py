@@ -1,0 +1,104 @@
+"""Log-in for the web page: the refresh token lives in a cookie the page's script cannot read.
+
+``POST /api/session/login/`` takes the same body as ``/api/login/`` and answers
+``{access, expires_in}``; the refresh token goes into an ``HttpOnly; Secure; SameSite=Strict``
+cookie whose path is ``/api/session/``, so the browser sends it to these three endpoints and to
+nothing else. ``refresh`` rotates it (the same reuse detection as ``/api/token/refresh/``) and
+``logout`` revokes it and clears the cookie. The page keeps the access token in memory only.
+
+The JSON endpoints for API clients (``/api/login/``, ``/api/token/refresh/``) are unchanged.
+Cross-site requests: SameSite=Strict keeps the cookie off them (so refresh and logout cannot be
+forged), and login wants ``content-type: application/json``, which a cross-site form cannot send
+without a CORS preflight that this API never grants (a log-in CSRF would need one). Refresh and
+logout read no body.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api import validation
+from api.accounts import Accounts, TokenPair
+from api.body import read_json_object
+from api.client_address import client_address, throttle_key
+from api.responses import JSONResponse
+from api.tokens import AccessTokens
+from shared.errors import Unauthorized, ValidationError
+
+COOKIE = "pricealert_refresh"
+COOKIE_PATH = "/api/session/"
+
+
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+def _require_json(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ValidationError("send the body as content-type: application/json")
+
+
+def _with_cookie(request: Request, tokens: TokenPair) -> Response:
+    access_tokens: AccessTokens = request.app.state.access_tokens
+    response = JSONResponse({"access": tokens.access, "expires_in": access_tokens.ttl_seconds})
+    response.set_cookie(
+        COOKIE,
+        tokens.refresh,
+        max_age=request.app.state.refresh_ttl_seconds,
+        path=COOKIE_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _cookie_token(request: Request) -> str:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise Unauthorized("not logged in: no session cookie")
+    return validation.REFRESH_TOKEN.read({"refresh": token})
+
+
+async def log_in(request: Request) -> Response:
+    _require_json(request)
+    body = await read_json_object(request)
+    username = validation.LOGIN_USERNAME.read(body)
+    password = validation.LOGIN_PASSWORD.read(body)
+    address = throttle_key(client_address(request, request.app.state.trusted_proxies))
+    tokens = await _accounts(request).log_in(username, password, address=address)
+    return _with_cookie(request, tokens)
+
+
+async def refresh(request: Request) -> Response:
+    tokens = await _accounts(request).refresh(_cookie_token(request))
+    return _with_cookie(request, tokens)
+
+
+async def log_out(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        # already revoked or expired: logging out is done either way
+        with suppress(Unauthorized, ValidationError):
+            await _accounts(request).log_out(validation.REFRESH_TOKEN.read({"refresh": token}))
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True, samesite="strict")
+    return response
+
+
+# Path -> handler; ``api.openapi.SESSION_PATHS`` describes the same paths.
+HANDLERS = {
+    COOKIE_PATH + "login/": log_in,
+    COOKIE_PATH + "refresh/": refresh,
+    COOKIE_PATH + "logout/": log_out,
+}
+
+
+def session_routes() -> list[Route]:
+    return [Route(path, handler, methods=["POST"]) for path, handler in HANDLERS.items()]

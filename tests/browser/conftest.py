@@ -1,0 +1,175 @@
+"""The browser tests' fixtures: ``pricealert up`` on the fake Binance in a thread of its own,
+prices that keep moving, and one headless Chromium driven by Selenium.
+
+Chromium and chromedriver are Debian's (``chromium`` and ``chromedriver`` on the PATH, or
+``PRICEALERT_CHROMIUM`` and ``PRICEALERT_CHROMEDRIVER``); ``scripts/test`` installs them when
+it can. Without them the tests are skipped loudly, and fail with CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.fake_binance import FakeBinance
+
+T = TypeVar("T")
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = os.environ.get("PRICEALERT_CHROMIUM", "chromium")
+CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "chromedriver")
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+TICK_SECONDS = 0.2
+ACCESS_TTL_SECONDS = 5
+_UP = re.compile(r"pricealert is up: API (http://\S+)")
+
+
+class Site:
+    """``pricealert up`` (a process of its own, as a person runs it) on the fake Binance, which
+    runs on an event loop in a background thread of this process. Each
+    symbol in ``walk`` trades every ``TICK_SECONDS`` within 0.01% of its level there, so the
+    page's prices move; setting a level far off fires the alerts on the way."""
+
+    def __init__(self, database_url: str, data_dir: Path) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.walk: dict[str, Decimal] = {
+            "BTCUSDT": Decimal("50000"),
+            "ETHUSDT": Decimal("3000"),
+            "BNBUSDT": Decimal("600"),
+        }
+        self._run(self._start_fake())
+        self._start_up(database_url, data_dir)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 90) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _start_fake(self) -> None:
+        self.fake = FakeBinance()
+        await self.fake.start()
+        self._ticker = asyncio.create_task(self._tick())
+
+    def _start_up(self, database_url: str, data_dir: Path) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+            "BINANCE_WS_URL": self.fake.url,
+            "BINANCE_REST_URL": self.fake.rest_url,
+            "LOG_LEVEL": "WARNING",
+            # Short-lived access tokens: the page refreshes through its cookie during the tests.
+            "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL_SECONDS),
+        }
+        for name in ("RABBITMQ_URL", "RABBITMQ_HOST", "SMTP_HOST"):
+            env.pop(name, None)
+        self.log = data_dir / "up.log"
+        command = [sys.executable, "-m", "pricealert", "up", "--port", "0"]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--data-dir", str(data_dir)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 90
+        while (found := _UP.search(self.log.read_text())) is None:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"pricealert up did not start: {self.log.read_text()}")
+            time.sleep(0.1)
+        self.url = found.group(1)
+
+    async def _tick(self) -> None:
+        jitter = random.Random(15)
+        while True:
+            for symbol, level in list(self.walk.items()):
+                step = Decimal(jitter.randint(-100, 100)) / Decimal(1_000_000)
+                self.fake.trade(symbol, str((level * (1 + step)).quantize(Decimal("0.01"))))
+            await asyncio.sleep(TICK_SECONDS)
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            self._ticker.cancel()
+            await self.fake.close()
+
+        self.process.send_signal(signal.SIGINT)
+        try:
+            assert self.process.wait(30) == 0, self.log.read_text()[-2000:]
+            self._run(stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+
+@pytest.fixture(scope="package")
+def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    running = Site(database_url, tmp_path_factory.mktemp("up"))
+    yield running
+    running.stop()
+
+
+def _require_browser() -> tuple[str, str]:
+    chromium, chromedriver = shutil.which(CHROMIUM), shutil.which(CHROMEDRIVER)
+    if chromium and chromedriver:
+        return chromium, chromedriver
+    missing = [
+        name for name, path in ((CHROMIUM, chromium), (CHROMEDRIVER, chromedriver)) if not path
+    ]
+    message = f"{' and '.join(missing)} not found: install chromium and chromium-driver"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(f"!!! SKIPPED: {message}")
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    chromium, chromedriver = _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,800",
+        "--disable-extensions",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def axe_source() -> str:
+    return AXE.read_text()
+
+
+@pytest.fixture(scope="package")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
