@@ -4,6 +4,7 @@ an alert reach ``GET /api/prices/``, its minutes, and the alert's ``current_pric
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ TARGET = Decimal("50000")
 @pytest.mark.usefixtures("clean_tables")
 async def test_up_simulate_serves_the_simulated_price(tmp_path: Path, database_url: str) -> None:
     settings = Settings.from_env(
-        {"DATABASE_URL": database_url, "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256"}
+        {"DATABASE_URL": database_url, "JWT_SECRET": secrets.token_urlsafe(48)}
     )
     up, task = await start_up(settings, tmp_path, FeedChoice(simulate=True))
     try:

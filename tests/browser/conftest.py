@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("PRICEALERT_CHROMIUM", "chromium")
 CHROMEDRIVER = os.environ.get("PRICEALERT_CHROMEDRIVER", "chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# Where the screenshots go: a temporary folder, unless this names one (docs/screenshots refreshes
+# the README's pictures), so a test run leaves the tracked files alone.
+SCREENSHOTS = os.environ.get("PRICEALERT_SCREENSHOTS")
 TICK_SECONDS = 0.2
 ACCESS_TTL_SECONDS = 5
 _UP = re.compile(r"pricealert is up: API (http://\S+)")
@@ -69,7 +72,7 @@ class Site:
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256",
+            "JWT_SECRET": secrets.token_urlsafe(48),
             "BINANCE_WS_URL": self.fake.url,
             "BINANCE_REST_URL": self.fake.rest_url,
             "LOG_LEVEL": "WARNING",
@@ -170,6 +173,8 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="package")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots in {folder}")
+    return folder
