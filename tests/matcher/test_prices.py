@@ -315,3 +315,31 @@ async def test_a_running_matcher_writes_prices_every_period_and_once_more_at_sto
     await asyncio.wait_for(task, WAIT)
     assert (await last_prices(pool))["BTCUSDT"][0] == "50001.5"
     assert Decimal("50001.5") == Decimal((await last_prices(pool))["BTCUSDT"][0])
+
+
+async def test_a_running_matcher_outlives_a_database_outage_and_writes_the_prices_after(
+    database_proxy: tuple[TcpProxy, str], pool: AsyncConnectionPool
+) -> None:
+    tcp_proxy, proxied_url = database_proxy
+    matcher = Matcher(proxied_url, Shard(0, 1), NoPublisher(), price_flush_seconds=0.05)
+    feed = QueueFeed()
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        await asyncio.wait_for(matcher.ready.wait(), WAIT)
+        tcp_proxy.refusing = True
+        tcp_proxy.cut()
+        failures = matcher.figures().price_write_failures
+        feed.push("ETHUSDT", 3000.5)
+        await asyncio.wait_for(feed.processed(), WAIT)
+        async with asyncio.timeout(WAIT):
+            await matcher.progress.until(lambda: matcher.figures().price_write_failures > failures)
+        assert not task.done()
+        assert "ETHUSDT" not in await last_prices(pool)
+
+        tcp_proxy.refusing = False
+        async with asyncio.timeout(WAIT):
+            await matcher.progress.until(lambda: written(matcher, "ETHUSDT"))
+        assert (await last_prices(pool))["ETHUSDT"][0] == "3000.5"
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, WAIT)
