@@ -105,7 +105,11 @@ export class CreateForm {
   quote(price) {
     if (!this.quoteLine) return;
     if (price == null) {
-      this.quoteLine.textContent = "";
+      // Matchers follow the symbols their alerts name: a symbol nobody watches has no price.
+      const symbol = this.symbol();
+      this.quoteLine.textContent = symbol
+        ? `No trade of ${symbol} seen yet: pricealert follows a symbol once an alert names it.`
+        : "";
       return;
     }
     let text = `${this.symbol()} last traded at ${words.price(price)}`;

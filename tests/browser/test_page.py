@@ -142,6 +142,14 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     assert re.fullmatch(
         r"BTCUSDT last traded at [45]\d,\d{3}(\.\d+)?; the target is \+\d+\.\d+% away\.", quote
     ), quote
+    # A symbol no alert names has no price: the form says why rather than staying blank.
+    clear_form(browser)
+    fill_form(browser, {"symbol": "SOLUSDT"})
+    until(
+        lambda: by_id(browser, "f-symbol-quote").text
+        == "No trade of SOLUSDT seen yet: pricealert follows a symbol once an alert names it.",
+        what="the quote of a symbol nobody follows",
+    )
 
     # A reload keeps the session: the page refreshes its access token through the cookie.
     browser.refresh()
