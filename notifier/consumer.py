@@ -103,12 +103,17 @@ class Notifier:
         # (fire, channel) -> the end of its handling in this process
         self._in_hand: dict[tuple[Fire, str], asyncio.Future[None]] = {}
 
+    @property
+    def source(self) -> MessageSource:
+        return self._source
+
     def stop(self) -> None:
         """Stop taking messages; ``run`` returns once the ones in hand are settled."""
         self._stopping.set()
 
     def waiting_for(self) -> str | None:
-        """What keeps the notifier from being ready (``/readyz``), or None while it consumes.
+        """What keeps the notifier from being ready (``/readyz``), or None while it consumes
+        (not while its RabbitMQ connection is down: a consumer without a broker is not ready).
         Read from the probes' thread: plain attributes only."""
         if self._stopping.is_set():
             return "stopping"
@@ -116,7 +121,7 @@ class Notifier:
             return self._schema.waiting_for
         if not self.ready.is_set():
             return f"connecting to {self._source.description}"
-        return None
+        return self._source.unavailable()
 
     async def run(self) -> None:
         """Wait for the database schema (with a database), then consume until ``stop``; then

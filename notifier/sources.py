@@ -26,6 +26,7 @@ from shared.rabbit import (
     parking_queue,
     retry_queue,
 )
+from shared.version import Version
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,11 @@ class MessageSource(Protocol):
         """Settle ``message`` for good. Returns once the ack is on its way, without waiting
         for the write: a lost ack means a redelivery, which the deliveries log recognises."""
 
+    def unavailable(self) -> str | None:
+        """Why no message can arrive now (the broker's connection is down), or None. Read from
+        the probes' thread: plain attributes only."""
+        ...
+
     def still_held(self, message: Delivery) -> bool:
         """Whether ``message`` can still be acked: not so once the channel it came on closed
         (the broker will deliver it again)."""
@@ -95,10 +101,14 @@ class RabbitSource:
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self._lost = False  # between a cut and the robust connection's return
+        self.connection_changes = Version()  # bumped when the connection is lost or back
         self.description = f"RabbitMQ queue {queue}"
 
     async def start(self, on_message: OnMessage) -> None:
         self._connection = await connect(self._url, "notifier consumer")
+        self._connection.close_callbacks.add(self._on_lost)
+        self._connection.reconnect_callbacks.add(self._on_back)
         channel = self._channel = await self._connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await declare_alert_queue(channel, self._queue_name)
@@ -115,6 +125,17 @@ class RabbitSource:
                 "parking_queue": parking_queue(self._queue_name),
             },
         )
+
+    def _on_lost(self, *_: object) -> None:
+        self._lost = True
+        self.connection_changes.bump()
+
+    def _on_back(self, *_: object) -> None:
+        self._lost = False
+        self.connection_changes.bump()
+
+    def unavailable(self) -> str | None:
+        return f"reconnecting to RabbitMQ ({self._queue_name})" if self._lost else None
 
     async def stop_consuming(self) -> None:
         if self._queue is None or self._consumer_tag is None:
@@ -247,6 +268,9 @@ class InProcessBroker:
 
     async def ack(self, message: Delivery) -> None:
         await message.ack()
+
+    def unavailable(self) -> str | None:
+        return None
 
     def still_held(self, message: Delivery) -> bool:
         return True

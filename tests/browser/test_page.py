@@ -146,8 +146,10 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     clear_form(browser)
     fill_form(browser, {"symbol": "SOLUSDT"})
     until(
-        lambda: by_id(browser, "f-symbol-quote").text
-        == "No trade of SOLUSDT seen yet: pricealert follows a symbol once an alert names it.",
+        lambda: (
+            by_id(browser, "f-symbol-quote").text
+            == "No trade of SOLUSDT seen yet: pricealert follows a symbol once an alert names it."
+        ),
         what="the quote of a symbol nobody follows",
     )
 

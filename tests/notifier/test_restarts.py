@@ -3,12 +3,14 @@ exactly once, and recorded. (The servers are restarted for real: see ``tests/ser
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tests.notifier.helpers import Running, StartNotifier, alert, publish_alerts
+from notifier.sources import RabbitSource
+from tests.notifier.helpers import WAIT, Running, StartNotifier, alert, publish_alerts
 from tests.servers import restart_postgres, start_rabbitmq, stop_rabbitmq
 from tests.smtp_sink import SmtpSink
 
@@ -45,11 +47,20 @@ async def test_a_broker_restart_under_load_mails_every_alert_exactly_once(
 ) -> None:
     await _load(rabbitmq_url, queue_name, smtp_sink)
     running = await start_notifier()
+    notifier, source = running.notifier, running.notifier.source
+    assert isinstance(source, RabbitSource)
     await smtp_sink.wait_for(ALERTS // 4)
+    assert notifier.waiting_for() is None
     try:
         await stop_rabbitmq()
+        # Not ready (/readyz answers 503) while the broker is away, saying why.
+        async with asyncio.timeout(WAIT):
+            await source.connection_changes.until(lambda: notifier.waiting_for() is not None)
+        assert notifier.waiting_for() == f"reconnecting to RabbitMQ ({queue_name})"
     finally:
         await start_rabbitmq()
+    async with asyncio.timeout(WAIT):
+        await source.connection_changes.until(lambda: notifier.waiting_for() is None)
     await _all_mailed_once(running, smtp_sink, pool)
     # The deliveries in hand when the channel closed were mailed and recorded; RabbitMQ gave
     # them again after the restart, and they were recognised.
