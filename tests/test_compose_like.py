@@ -141,7 +141,7 @@ async def test_compose_services_from_the_installed_wheel_turn_an_alert_into_a_ma
             fake=fake,
             ports=ports,
         )
-        process = Running(installed, command, env)
+        process = Running.of(installed, command, env)
         running[name] = process
         return process
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.errors import SettingsError
 from shared.settings import Settings
 from tests.compose import (
     SECRETS,
@@ -402,16 +403,10 @@ def test_each_workload_gets_its_own_secret_with_only_what_it_uses() -> None:
 
 
 def test_a_service_given_the_example_secrets_refuses_to_start() -> None:
-    import shared.settings
-
-    if not hasattr(shared.settings, "placeholder_password"):
-        pytest.skip("placeholder refusal at start-up is not merged yet (issue 16, the code half)")
-    from shared.errors import SettingsError
-
     for example in _manifests(K8S / "examples" / "secrets.example.yaml"):
         service = example["metadata"]["name"].removeprefix("pricealert-")
         with pytest.raises(SettingsError):
-            Settings.from_env(example["stringData"], service=service)  # type: ignore[call-arg]
+            Settings.from_env(example["stringData"], service=service)
 
 
 def test_every_workload_has_a_disruption_budget() -> None:

@@ -235,7 +235,7 @@ def test_installed_matcher_gets_ready_on_simulated_prices_and_stops_cleanly_on_s
         "RABBITMQ_URL": rabbitmq_url,
         "RABBITMQ_QUEUE": queue_name,
     }
-    matcher = Running(installed, ["matcher", "--simulate"], env)
+    matcher = Running.of(installed, ["matcher", "--simulate"], env)
     try:
         matcher.wait_for("'matcher ready' log line", _logged("matcher ready"), START_TIMEOUT)
         code = matcher.stop()
@@ -250,7 +250,7 @@ def test_installed_up_serves_health_on_its_stand_ins_and_stops_cleanly_on_sigter
     port = _free_port()
     data_dir = tmp_path / "data"
     args = ["up", "--simulate", "--port", str(port), "--data-dir", str(data_dir)]
-    up = Running(installed, args, {"DATABASE_URL": migrated_database_url})
+    up = Running.of(installed, args, {"DATABASE_URL": migrated_database_url})
     try:
         line = up.wait_for(
             "'pricealert is up:' line",

@@ -116,14 +116,15 @@ def install_wheel(base: Path) -> Installed:
 
 
 class Running:
-    """A process of the installed script; its stderr read line by line on a thread, so a test
-    can wait for one line with a deadline instead of sleeping."""
+    """A process (``Running.of`` the installed script, or any command with its whole
+    environment); its stderr read line by line on a thread, so a test can wait for one line
+    with a deadline instead of sleeping."""
 
-    def __init__(self, installed: Installed, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(
-            [str(installed.pricealert), *args],
-            env=wheel_env(**env),
-            cwd=installed.elsewhere,
+            command,
+            env=env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -140,6 +141,11 @@ class Running:
         ]
         for reader in self._readers:
             reader.start()
+
+    @classmethod
+    def of(cls, installed: Installed, args: list[str], env: dict[str, str]) -> Running:
+        """The installed ``pricealert`` with ``args``, run from outside the checkout."""
+        return cls([str(installed.pricealert), *args], wheel_env(**env), installed.elsewhere)
 
     def _read(self, stream: IO[str], into: list[str], forward: bool) -> None:
         for line in stream:

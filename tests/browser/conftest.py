@@ -14,11 +14,8 @@ import random
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Coroutine, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.fake_binance import FakeBinance
+from tests.wheel import Running
 
 T = TypeVar("T")
 
@@ -81,20 +79,11 @@ class Site:
         }
         for name in ("RABBITMQ_URL", "RABBITMQ_HOST", "SMTP_HOST"):
             env.pop(name, None)
-        self.log = data_dir / "up.log"
         command = [sys.executable, "-m", "pricealert", "up", "--port", "0"]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--data-dir", str(data_dir)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 90
-        while (found := _UP.search(self.log.read_text())) is None:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"pricealert up did not start: {self.log.read_text()}")
-            time.sleep(0.1)
+        self.up = Running([*command, "--data-dir", str(data_dir)], env)
+        line = self.up.wait_for("pricealert is up", lambda line: bool(_UP.search(line)), 90)
+        found = _UP.search(line)
+        assert found is not None
         self.url = found.group(1)
 
     async def _tick(self) -> None:
@@ -110,9 +99,9 @@ class Site:
             self._ticker.cancel()
             await self.fake.close()
 
-        self.process.send_signal(signal.SIGINT)
         try:
-            assert self.process.wait(30) == 0, self.log.read_text()[-2000:]
+            assert self.up.stop() == 0, self.up.output()[-2000:]
+            self.up.close()
             self._run(stop())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)

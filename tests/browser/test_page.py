@@ -209,7 +209,10 @@ def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
 
     # A phone.
     viewport(browser, PHONE)
-    time.sleep(0.3)
+    until(
+        lambda: browser.execute_script("return window.innerWidth;") == PHONE[0],
+        what="the phone's width",
+    )
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth;"
     ), "the page scrolls sideways at 390 px"
@@ -296,11 +299,21 @@ def test_the_first_load_is_light_and_from_this_origin_only(site: Site, browser: 
     browser.execute_cdp_cmd("Network.clearBrowserCache", {})
     browser.get(site.url + "/")  # a cold load
     until(lambda: visible(browser, "auth"), what="the log-in screen")
-    time.sleep(0.5)
+    until(
+        lambda: browser.execute_script("return document.readyState;") == "complete",
+        what="the load event (every module and file of the page fetched)",
+    )
     entries = resources(browser)
     logged_out = sum(e["size"] for e in entries)
     log_in(browser, fresh_user(), PASSWORD, sign_up=True)
-    time.sleep(0.5)
+    until(
+        lambda: (
+            {"/openapi.json", "/api/alerts/"}
+            <= {e["name"].removeprefix(site.url).split("?")[0] for e in resources(browser)}
+            and browser.find_elements(By.ID, "f-trigger_condition")
+        ),
+        what="the alerts screen with its form built from /openapi.json",
+    )
     entries = resources(browser)
     logged_in = sum(e["size"] for e in entries if not e["name"].startswith(site.url + "/api/"))
     files = sorted({e["name"].removeprefix(site.url) for e in entries})
@@ -343,10 +356,20 @@ def test_a_thousand_alerts_and_the_time_of_a_price_update(site: Site, browser: W
         what="1,000 rows",
     )
     browser.execute_script("performance.clearMeasures();")
-    time.sleep(8)
-    measures: list[dict[str, float]] = browser.execute_script(
+    measured = (
         "return ['price-update', 'alerts-update'].map((name) =>"
         " performance.getEntriesByName(name, 'measure').map((m) => m.duration));"
+    )
+    # Eight polls' worth: the page updates once a second.
+    measures: list[list[float]] = until(
+        lambda: (
+            (found := browser.execute_script(measured))
+            and len(found[0]) >= 8
+            and len(found[1]) >= 8
+            and found
+        ),
+        timeout=30,
+        what="eight price and alert-list updates",
     )
     prices, polls = measures
     assert prices, "no price update measured"
