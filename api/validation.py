@@ -646,24 +646,26 @@ def parse_state(value: str | None) -> str | None:
     return value
 
 
+def _counting_number(value: str, name: str, highest: int, what: str) -> int:
+    """A query parameter's text as a number from 1 to ``highest``, ASCII digits only (no sign,
+    no spaces, no digits of other scripts, which ``int`` would take); a 400 naming ``name``."""
+    digits = len(str(highest))
+    if not re.fullmatch(rf"[0-9]{{1,{digits}}}", value) or not 1 <= int(value) <= highest:
+        raise ValidationError(f"{name} must be {what}, got {_short(value)}")
+    return int(value)
+
+
 def parse_page_limit(value: str | None) -> int:
     if value is None:
         return PAGE_DEFAULT
-    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= PAGE_MAX:
-        raise ValidationError(
-            f"limit must be a whole number from 1 to {PAGE_MAX}, got {_short(value)}"
-        )
-    return int(value)
+    return _counting_number(value, "limit", PAGE_MAX, f"a whole number from 1 to {PAGE_MAX}")
 
 
 def parse_before_id(value: str | None) -> int | None:
     if value is None:
         return None
-    if not re.fullmatch(rf"[0-9]{{1,{ID_DIGITS_MAX}}}", value) or not 0 < int(value) <= BIGINT_MAX:
-        raise ValidationError(
-            f"before_id must be a positive alert id of at most {BIGINT_MAX}, got {_short(value)}"
-        )
-    return int(value)
+    what = f"a positive alert id of at most {BIGINT_MAX}"
+    return _counting_number(value, "before_id", BIGINT_MAX, what)
 
 
 STATE = Field(
@@ -697,9 +699,7 @@ FETCH = (STATE, LIMIT, BEFORE_ID)
 def parse_before_seq(value: str | None) -> int | None:
     if value is None:
         return None
-    if not re.fullmatch(r"[0-9]{1,10}", value) or not 0 < int(value) < 2**31:
-        raise ValidationError(f"before_seq must be a fire's number, got {_short(value)}")
-    return int(value)
+    return _counting_number(value, "before_seq", 2**31 - 1, "a fire's number")
 
 
 BEFORE_SEQ = Field(
@@ -738,11 +738,8 @@ def parse_symbols(value: str | None) -> list[str] | None:
 def parse_minutes(value: str | None) -> int:
     if value is None:
         return MINUTES_DEFAULT
-    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MINUTES_MAX:
-        raise ValidationError(
-            f"minutes must be a whole number from 1 to {MINUTES_MAX}, got {_short(value)}"
-        )
-    return int(value)
+    what = f"a whole number from 1 to {MINUTES_MAX}"
+    return _counting_number(value, "minutes", MINUTES_MAX, what)
 
 
 SYMBOLS = Field(
