@@ -24,14 +24,18 @@ from api.responses import time_text as _time_text
 from api.validation import AlertInput
 from shared.batching import Batcher
 from shared.errors import NotFound, Unauthorized, ValidationError
+from shared.fields import flat_channel_fields
+from shared.vocabulary import CHANNELS, kind_fields
+
+# The kind fields kept in ``params`` (target_price is a column of its own).
+KEPT_IN_PARAMS = tuple(name for name in kind_fields() if name != "target_price")
 
 # An alert whose time is up reads as expired even before the matcher's sweep says so.
-ALERT_COLUMNS = """id, symbol, target_price, trigger_condition, email,
+ALERT_COLUMNS = """id, symbol, target_price, trigger_condition,
     CASE WHEN state IN ('created', 'paused') AND expires_at <= now() THEN 'expired'
          ELSE state END AS state,
-    created_at, triggered_at, triggered_price, percent, time_window AS window, frequency,
-    cooldown_seconds, expires_at, webhook_url, webhook_format, telegram_chat_id,
-    reference_price, fire_count"""
+    created_at, triggered_at, triggered_price, params, frequency, cooldown_seconds, expires_at,
+    channels, reference_price, fire_count"""
 
 
 def _with_current_price(statement: str, order: str = "") -> str:
@@ -108,60 +112,51 @@ SELECT_DELIVERIES = """
 SELECT seq, channel, status, attempts, last_error, sent_at FROM deliveries
 WHERE alert_id = %s AND seq = ANY(%s)
 """
-CHANNELS = ("email", "webhook", "telegram")
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One alert row, in ``ALERT_COLUMNS`` order."""
+    """One alert row, its columns by name (``ALERT_COLUMNS``, read with ``class_row``)."""
 
     id: int
     symbol: str
     target_price: Decimal | None
     trigger_condition: str
-    email: str | None
     state: str
     created_at: datetime
     triggered_at: datetime | None
     triggered_price: Decimal | None
-    percent: Decimal | None = None
-    window: str | None = None
+    params: dict[str, str]
+    channels: dict[str, Any]
     frequency: str = "once"
     cooldown_seconds: int | None = None
     expires_at: datetime | None = None
-    webhook_url: str | None = None
-    webhook_format: str | None = None
-    telegram_chat_id: str | None = None
     reference_price: Decimal | None = None
     fire_count: int = 0
     current_price: Decimal | None = None
 
-    @property
-    def channels(self) -> list[str]:
-        present = (self.email, self.webhook_url, self.telegram_chat_id)
-        return [name for name, value in zip(CHANNELS, present, strict=True) if value is not None]
-
     def to_json(self) -> dict[str, Any]:
         """The alert as the API shows it: prices and percents as decimal strings, times as
-        ISO 8601 UTC; the first nine fields are the first design's, in its order."""
+        ISO 8601 UTC; the first nine fields are the first design's, in its order, then every
+        field any kind has (null where this one has none), and the channels both as the flat
+        fields of the first waves and as one object."""
+        flat = flat_channel_fields(self.channels)
         return {
             "id": self.id,
             "symbol": self.symbol,
             "target_price": _decimal_text(self.target_price),
             "trigger_condition": self.trigger_condition,
-            "email": self.email,
+            "email": flat.pop("email"),
             "state": self.state,
             "created_at": _time_text(self.created_at),
             "triggered_at": _time_text(self.triggered_at),
             "triggered_price": _decimal_text(self.triggered_price),
-            "percent": _decimal_text(self.percent),
-            "window": self.window,
+            **{name: self.params.get(name) for name in KEPT_IN_PARAMS},
             "frequency": self.frequency,
             "cooldown_seconds": self.cooldown_seconds,
             "expires_at": _time_text(self.expires_at),
-            "webhook_url": self.webhook_url,
-            "webhook_format": self.webhook_format,
-            "telegram_chat_id": self.telegram_chat_id,
+            **flat,
+            "channels": self.channels,
             "reference_price": _decimal_text(self.reference_price),
             "fire_count": self.fire_count,
             "current_price": _decimal_text(self.current_price),
@@ -201,15 +196,11 @@ class Alerts:
                 "symbol": new.symbol,
                 "trigger_condition": new.trigger_condition,
                 "target_price": new.target_price,
-                "percent": new.percent,
-                "time_window": new.window,
+                "params": new.params,
                 "frequency": new.frequency,
                 "cooldown_seconds": new.cooldown_seconds,
                 "expires_at": new.expires_at,
-                "email": new.email,
-                "webhook_url": new.webhook_url,
-                "webhook_format": new.webhook_format,
-                "telegram_chat_id": new.telegram_chat_id,
+                "channels": new.channels,
             }
             for user_id, new in batch
         ]
@@ -240,19 +231,15 @@ class Alerts:
                 symbol=new.symbol,
                 target_price=new.target_price,
                 trigger_condition=new.trigger_condition,
-                email=new.email,
                 state="created",
                 created_at=created_at,
                 triggered_at=None,
                 triggered_price=None,
-                percent=new.percent,
-                window=new.window,
+                params=new.params,
+                channels=new.channels,
                 frequency=new.frequency,
                 cooldown_seconds=new.cooldown_seconds,
                 expires_at=new.expires_at,
-                webhook_url=new.webhook_url,
-                webhook_format=new.webhook_format,
-                telegram_chat_id=new.telegram_chat_id,
                 current_price=current_price,
             )
         if outcome == "no_user":
@@ -337,7 +324,7 @@ class Alerts:
         events = []
         for seq, price, fired_at in fires:
             deliveries = []
-            for channel in alert.channels:
+            for channel in (name for name in CHANNELS if name in alert.channels):
                 status, attempts, last_error, sent_at = found.get(
                     (seq, channel), ("pending", 0, None, None)
                 )

@@ -1,55 +1,22 @@
-"""An input field once: its name, its JSON Schema as ``/openapi.json`` shows it, and its strict
-parser. The handlers read fields through these, and the OpenAPI document is built from the same
-objects, so what the document promises and what the code accepts cannot drift apart.
+"""The OpenAPI shapes of a request made of ``shared.fields.Field``s: the handlers read fields
+through the same objects the document is built from, so what the document promises and what the
+code accepts cannot drift apart.
 
-A new field is one ``Field`` beside the others in ``api.validation`` and one entry in the tuple of
-its request.
+A new field is one ``Field`` (in ``shared.fields`` for an alert's, ``api.validation`` for the
+API's own) and one entry in the tuple of its request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from shared.errors import ValidationError
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Field(Generic[T]):
-    """A body field (or, with ``in_query``, a query parameter).
-
-    ``parse`` gets the value as sent and returns the clean one or raises a domain error naming
-    the field. A required field that is absent, null or empty is refused before ``parse``; an
-    optional one that is absent or null (or empty, in a query) reaches ``parse`` as None.
-    """
-
-    name: str
-    schema: Mapping[str, Any]
-    parse: Callable[[Any], T]
-    required: bool = True
-    in_query: bool = False
-    description: str | None = None
-
-    def read(self, source: Mapping[str, Any]) -> T:
-        value = source.get(self.name)
-        if value is None or (value == "" and (self.required or self.in_query)):
-            if self.required:
-                raise ValidationError(f"{self.name} is required")
-            value = None
-        return self.parse(value)
+from shared.fields import Field
 
 
 def body_schema(fields: Sequence[Field[Any]]) -> dict[str, Any]:
     """The JSON Schema of a request body made of ``fields``."""
-    properties = {}
-    for field in fields:
-        schema = dict(field.schema)
-        if field.description:
-            schema["description"] = field.description
-        properties[field.name] = schema
+    properties = {field.name: field.documented() for field in fields}
     return {
         "type": "object",
         "required": [field.name for field in fields if field.required],

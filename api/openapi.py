@@ -10,6 +10,7 @@ from typing import Any
 
 from api import validation
 from api.fields import body_schema, query_parameters
+from shared import fields, vocabulary
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _PRICE_TEXT = {"type": "string", "description": "A decimal, as written when it was created."}
@@ -27,20 +28,25 @@ _ALERT_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
     "symbol": {"type": "string"},
     "target_price": _MAYBE_PRICE,
-    "trigger_condition": {"enum": list(validation.CONDITIONS)},
+    "trigger_condition": {"enum": list(vocabulary.KINDS)},
     "email": {"type": ["string", "null"]},
-    "state": {"enum": list(validation.STATES)},
+    "state": {"enum": list(vocabulary.STATES)},
     "created_at": {"type": "string", "format": "date-time"},
     "triggered_at": {**_MAYBE_TIME, "description": "The trade time of the latest fire."},
     "triggered_price": {**_MAYBE_PRICE, "description": "The price of the latest fire."},
     "percent": _MAYBE_PRICE,
-    "window": {"enum": [*validation.WINDOWS, None]},
-    "frequency": {"enum": list(validation.FREQUENCIES)},
+    "window": {"enum": [*vocabulary.WINDOWS, None]},
+    "frequency": {"enum": list(vocabulary.FREQUENCIES)},
     "cooldown_seconds": {"type": ["integer", "null"]},
     "expires_at": _MAYBE_TIME,
     "webhook_url": {"type": ["string", "null"]},
-    "webhook_format": {"enum": [*validation.WEBHOOK_FORMATS, None]},
+    "webhook_format": {"enum": [*vocabulary.WEBHOOK_FORMATS, None]},
     "telegram_chat_id": {"type": ["string", "null"]},
+    "channels": {
+        "type": "object",
+        "description": "Every channel the alert has, by name; the flat fields above say the same.",
+        "propertyNames": {"enum": list(vocabulary.CHANNELS)},
+    },
     "reference_price": {
         **_MAYBE_PRICE,
         "description": "crossing: the last trade price when it went live, recorded once.",
@@ -68,8 +74,8 @@ _EVENTS = {
                     "type": "object",
                     "required": ["channel", "status", "attempts", "last_error", "sent_at"],
                     "properties": {
-                        "channel": {"enum": ["email", "webhook", "telegram"]},
-                        "status": {"enum": ["pending", "sent", "retrying", "parked"]},
+                        "channel": {"enum": list(vocabulary.CHANNELS)},
+                        "status": {"enum": list(vocabulary.SHOWN_DELIVERY_STATUSES)},
                         "attempts": {"type": "integer", "minimum": 0},
                         "last_error": {"type": ["string", "null"]},
                         "sent_at": _MAYBE_TIME,
@@ -123,7 +129,7 @@ _SYMBOL_PARAMETER = {
     "name": "symbol",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": f"^(?:{validation.SYMBOL_PATTERN.pattern})$"},
+    "schema": {"type": "string", "pattern": f"^(?:{fields.SYMBOL_PATTERN.pattern})$"},
     "description": "A Binance spot symbol, such as BTCUSDT (upper-cased).",
 }
 _ALERT_ID_PARAMETER = {

@@ -17,6 +17,7 @@ from api.prices import Prices
 from api.responses import JSONResponse
 from api.tokens import AccessTokens
 from shared.errors import Unauthorized
+from shared.fields import parse_symbol
 
 
 def _accounts(request: Request) -> Accounts:
@@ -176,6 +177,6 @@ async def prices(request: Request) -> Response:
 
 
 async def price_history(request: Request) -> Response:
-    symbol = validation.parse_symbol(request.path_params["symbol"])
+    symbol = parse_symbol(request.path_params["symbol"])
     minutes = validation.MINUTES.read(request.query_params)
     return JSONResponse(await _prices(request).history(symbol, minutes=minutes))

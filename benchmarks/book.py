@@ -51,14 +51,12 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from matcher.book import WINDOW_MINUTES, AlertBook, Row
-from matcher.kinds.percent import reached_up
+from matcher.book import WINDOW_MINUTES, AlertBook, BookRow
+from matcher.kinds.percent import percent_in_e4, reached_up
 from shared.migrate import migrate
 
 SYMBOLS = 1000
 T0 = 1_764_000_000_000  # the trade time of the benchmark's ticks (ms), at a minute's start
-ONCE_LEVEL = (None, None, 0, None, 0, None)
-ONE_HOUR = WINDOW_MINUTES["1h"]  # a row's fields after the target, for a once level
 RESULTS = Path(__file__).parent / "results"
 ADMIN_URL = os.environ.get(
     "PRICEALERT_TEST_POSTGRES", "postgresql://postgres@localhost:5432/postgres"
@@ -107,40 +105,31 @@ class Alerts:
             self.above.append(is_above)
             self.targets.append(binance_decimal(price))
 
-    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[Row]:
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[BookRow]:
         stop = len(self.ids) if stop is None else stop
         names = [symbol_name(i) for i in range(SYMBOLS)]
         ids, symbols, above, targets = self.ids, self.symbols, self.above, self.targets
         for i in range(start, stop):
             condition = "above" if above[i] else "below"
-            yield ids[i], names[symbols[i]], condition, targets[i], *ONCE_LEVEL
+            yield BookRow(ids[i], names[symbols[i]], condition, targets[i], {}, 0, None, 0, None)
 
     def quiet_ticks(self, count: int, rng: random.Random) -> list[Tick]:
         picks = rng.choices(range(SYMBOLS), weights=self.symbol_weights, k=count)
         return [(symbol_name(s), self.base_price[s], T0 + i % 50_000) for i, s in enumerate(picks)]
 
-    def percent_rows(self, count: int, first_id: int, seed: int) -> Iterator[Row]:
+    def percent_rows(self, count: int, first_id: int, seed: int) -> Iterator[BookRow]:
         """``count`` percent alerts with the alerts' Zipf share: windows and directions drawn
         evenly, percents from 0.5% to 50%."""
         rng = random.Random(seed)
         names = [symbol_name(i) for i in range(SYMBOLS)]
-        windows = list(WINDOW_MINUTES.values())
+        windows = list(WINDOW_MINUTES)
         picks = rng.choices(range(SYMBOLS), weights=self.symbol_weights, k=count)
         for offset, symbol in enumerate(picks):
             condition = "up_pct" if rng.random() < 0.5 else "down_pct"
-            percent_e4 = rng.randrange(5_000, 500_001)
-            window = rng.choice(windows)
-            yield (
-                first_id + offset,
-                names[symbol],
-                condition,
-                None,
-                percent_e4,
-                window,
-                0,
-                None,
-                0,
-                None,
+            percent = str(Decimal(rng.randrange(5_000, 500_001)).scaleb(-4))
+            params = {"percent": percent, "window": rng.choice(windows)}
+            yield BookRow(
+                first_id + offset, names[symbol], condition, None, params, 0, None, 0, None
             )
 
 
@@ -235,14 +224,18 @@ def crossing_us(book: AlertBook, alerts: Alerts, k: int, repeats: int) -> tuple[
 
 
 def percent_crossing_us(
-    book: AlertBook, rows: list[Row], k: int, repeats: int
+    book: AlertBook, rows: list[BookRow], k: int, repeats: int
 ) -> tuple[float, int]:
     """Median microseconds of a ``match`` that fires k alerts of the busiest symbol's ``up_pct``
     index of one hour, after a trade at 1000 made that the low of its window (the crossed alerts
     put back with ``add`` between runs)."""
     busiest, low = symbol_name(0), 1000.0
-    index = [r for r in rows if r[1] == busiest and r[2] == "up_pct" and r[5] == ONE_HOUR]
-    percents = sorted(r[4] or 0 for r in index)
+    index = [
+        r
+        for r in rows
+        if r.symbol == busiest and r.trigger_condition == "up_pct" and r.params["window"] == "1h"
+    ]
+    percents = sorted(percent_in_e4(r.params["percent"]) for r in index)
     if len(percents) < k:
         return float("nan"), 0
     # The lowest price of 8 decimals that reaches the k-th smallest percent.
@@ -262,16 +255,16 @@ def percent_crossing_us(
     return statistics.median(samples), crossed_count
 
 
-def twelve_percent_rows(first_id: int) -> Iterator[Row]:
+def twelve_percent_rows(first_id: int) -> Iterator[BookRow]:
     """One percent alert in each of the twelve (window, direction) indexes of every symbol,
     5% to 60% away: nothing fires on the quiet ticks, every index is live."""
     alert_id = first_id
     for symbol in range(SYMBOLS):
-        for number, window in enumerate(WINDOW_MINUTES.values()):
+        for number, window in enumerate(WINDOW_MINUTES):
             for condition in ("up_pct", "down_pct"):
-                percent_e4 = 50_000 * (number + 1)
+                params = {"percent": str(5 * (number + 1)), "window": window}
                 name = symbol_name(symbol)
-                yield alert_id, name, condition, None, percent_e4, window, 0, None, 0, None
+                yield BookRow(alert_id, name, condition, None, params, 0, None, 0, None)
                 alert_id += 1
 
 
@@ -284,7 +277,7 @@ def warm_minutes(book: AlertBook, alerts: Alerts) -> None:
             assert not book.match(symbol_name(s), price, T0)
 
 
-def bytes_per_alert(rows: Callable[[], Iterator[Row]], count: int) -> float:
+def bytes_per_alert(rows: Callable[[], Iterator[BookRow]], count: int) -> float:
     """Bytes the book keeps per alert (tracemalloc: every object it holds) after loading the
     ``count`` rows that ``rows()`` makes."""
     gc.collect()
@@ -306,21 +299,22 @@ def bytes_per_kind(alerts: Alerts, once_level: float) -> dict[str, float]:
     once one (the cooldown and the phase are key bits); a fired repeating level alert waiting
     to go back across keeps the end of its cooldown too."""
     n = len(alerts.ids)
-    fired = (None, None, 3600, None, 1, T0)
 
-    def watching() -> Iterator[Row]:
-        return ((*row[:4], *fired) for row in alerts.rows())  # type: ignore[misc]
+    def watching() -> Iterator[BookRow]:
+        fired = {"cooldown_seconds": 3600, "fire_count": 1, "last_fired_ms": T0}
+        return (row._replace(**fired) for row in alerts.rows())
 
-    def crossings() -> Iterator[Row]:
-        for alert_id, symbol, condition, target, *_ in alerts.rows():
-            assert target is not None
-            reference = target * 0.9 if condition == "above" else target * 1.1
-            yield alert_id, symbol, "crossing", target, None, None, 0, reference, 0, None
+    def crossings() -> Iterator[BookRow]:
+        for row in alerts.rows():
+            assert row.target_price is not None
+            above = row.trigger_condition == "above"
+            reference = row.target_price * (0.9 if above else 1.1)
+            yield row._replace(trigger_condition="crossing", reference_price=reference)
 
-    def percents() -> Iterator[Row]:
+    def percents() -> Iterator[BookRow]:
         return alerts.percent_rows(n, 1, seed=5)
 
-    kinds: dict[str, Callable[[], Iterator[Row]]] = {
+    kinds: dict[str, Callable[[], Iterator[BookRow]]] = {
         "crossing (reference decided)": crossings,
         "up_pct/down_pct": percents,
         "above/below, repeat, fired (watching)": watching,
@@ -424,7 +418,11 @@ def measure(
     percent_rows = [
         row
         for row in alerts.percent_rows(n, 1, seed=n)
-        if not (row[1] == symbol_name(0) and row[2] == "up_pct" and row[5] != ONE_HOUR)
+        if not (
+            row.symbol == symbol_name(0)
+            and row.trigger_condition == "up_pct"
+            and row.params["window"] != "1h"
+        )
     ]
     started = time.perf_counter()
     book = AlertBook()

@@ -58,13 +58,14 @@ def insert_alerts(url: str, count: int, webhook: tuple[str, str] | None = None) 
             (secret,),
         )
         conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email,"
-            " webhook_url, webhook_format)"
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, channels)"
             " SELECT 1, 'BTCUSDT', 'above', 1000 + g,"
-            " CASE WHEN %s::text IS NULL THEN 'bench' || g || '@example.com' END, %s,"
-            " CASE WHEN %s::text IS NOT NULL THEN 'standard' END"
-            " FROM generate_series(0, %s - 1) g",
-            (url_of, url_of, url_of, count),
+            " CASE WHEN %s::text IS NULL"
+            "      THEN jsonb_build_object('email', 'bench' || g || '@example.com')"
+            "      ELSE jsonb_build_object('webhook',"
+            "           jsonb_build_object('url', %s::text, 'format', 'standard'))"
+            " END FROM generate_series(0, %s - 1) g",
+            (url_of, url_of, count),
         )
 
 

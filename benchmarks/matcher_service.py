@@ -125,16 +125,17 @@ def prepare(database: Database, alerts_count: int, big: int, single: int) -> Non
     conn.execute("INSERT INTO symbols (symbol) VALUES (%s), (%s)", (BIG, SINGLE))
     first_id = alerts_count + 1
     conn.execute(
-        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, email,"
+        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, channels,"
         " frequency, cooldown_seconds) OVERRIDING SYSTEM VALUE"
-        " SELECT %s + g, 1, %s, 'above', round(1 + g * 0.000001, 6), 'big@example.com',"
-        " 'repeat', 3600 FROM generate_series(0, %s - 1) g",
+        " SELECT %s + g, 1, %s, 'above', round(1 + g * 0.000001, 6),"
+        " jsonb_build_object('email', 'big@example.com'), 'repeat', 3600"
+        " FROM generate_series(0, %s - 1) g",
         (first_id, BIG, big),
     )
     conn.execute(
-        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, email)"
+        "INSERT INTO alerts (id, user_id, symbol, trigger_condition, target_price, channels)"
         " OVERRIDING SYSTEM VALUE"
-        " SELECT %s + g, 1, %s, 'above', 100 + g, 'one@example.com'"
+        " SELECT %s + g, 1, %s, 'above', 100 + g, jsonb_build_object('email', 'one@example.com')"
         " FROM generate_series(0, %s - 1) g",
         (first_id + big, SINGLE, single),
     )

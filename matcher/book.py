@@ -28,18 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, KeysView, Sequence
 
-from matcher.keys import (
-    LIVE_MASK,
-    MAX_ALERT_ID,
-    MAX_SYMBOLS,
-    SLOT_SHIFT,
-    slot_of,
-)
-from matcher.kinds import KINDS, WINDOW_MINUTES, Row
+from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, slot_of
+from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
 from matcher.sorted_keys import BLOCK_SIZE, SortedKeys
-from matcher.symbol_book import SymbolBook
+from matcher.symbol_book import Reactions, SymbolBook
 
-__all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "Row"]
+__all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "BookRow"]
 
 _QUIET: tuple[int, ...] = ()
 
@@ -49,12 +43,11 @@ class AlertBook:
     the number a call adds, removes, fires or moves."""
 
     __slots__ = (
-        "_bases",
         "_block_size",
         "_books",
         "_free_slots",
         "_keys",
-        "_references",
+        "_out",
         "_slots",
         "_wanted",
     )
@@ -65,8 +58,7 @@ class AlertBook:
         self._slots: list[SymbolBook | None] = []
         self._free_slots: list[int] = []
         self._keys: dict[int, int] = {}  # alert id -> its key (with its end above, see keys)
-        self._references: list[tuple[int, float]] = []
-        self._bases: dict[int, float] = {}  # percent alert id -> its fire's window low/high
+        self._out = Reactions()  # the fired ids are a new list per slow path, the rest carry on
         self._wanted: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -103,8 +95,9 @@ class AlertBook:
             return _QUIET
         if not price > 0:  # NaN, zero or negative: no trade price, crosses nothing
             return _QUIET
-        fired: list[int] = []
-        book.trade(price, time_ms, self._keys, fired, self._references, self._bases)
+        out = self._out
+        fired = out.fired = []
+        book.trade(price, time_ms, self._keys, out)
         if not book.size:
             self._drop(book)
         return fired
@@ -112,13 +105,13 @@ class AlertBook:
     def take_references(self) -> list[tuple[int, float]]:
         """``(alert_id, reference_price)`` of the crossing alerts decided since the last call,
         for the service to record. O(1)."""
-        references, self._references = self._references, []
+        references, self._out.references = self._out.references, []
         return references
 
     def take_bases(self, fired: Sequence[int]) -> list[float | None]:
         """For each of ``fired`` (what ``match`` just returned), the window's low (up_pct) or
         high (down_pct) its move was measured from, None for a level alert. O(k)."""
-        bases = self._bases
+        bases = self._out.bases
         if not bases:
             return [None] * len(fired)
         found = [bases.pop(alert_id, None) for alert_id in fired]
@@ -148,21 +141,19 @@ class AlertBook:
         self._wanted.clear()  # the symbol books hold this very dict
         return wanted
 
-    def add(self, row: Row) -> None:
+    def add(self, row: BookRow) -> None:
         """Add an alert, or replace the one with this id. O(log n).
 
         Raises ValueError naming the field for a row its kind refuses (``matcher.kinds``); the
         book is then unchanged."""
-        entry = self._enter(row)
-        alert_id = row[0]
-        if alert_id in self._keys:
-            self.remove(alert_id)
-        book = self._book_for(row[1])
-        entry |= book.slot << SLOT_SHIFT
-        self._keys[alert_id] = entry
+        room, group, key = self._kind(row.trigger_condition).enter(row)
+        if row.id in self._keys:
+            self.remove(row.id)
+        book = self._book_for(row.symbol)
+        entry = book.enter(room, group, key)
+        self._keys[row.id] = entry
         book.place(entry)
-        book.refresh_levels()
-        book.rebuild()
+        book.settle()
 
     def remove(self, alert_id: int) -> bool:
         """Remove the alert with this id, in whatever phase it is; whether it was in the book.
@@ -174,36 +165,31 @@ class AlertBook:
         assert book is not None
         book.unplace(entry)
         if book.size:
-            book.refresh_levels()
-            book.rebuild()
+            book.settle()
         else:
             self._drop(book)
         return True
 
-    def load(self, rows: Iterable[Row]) -> int:
+    def load(self, rows: Iterable[BookRow]) -> int:
         """Add many alerts at once, sorting each index once: far faster than ``add`` per row.
         An id already in the book (or seen earlier in ``rows``) is replaced. Returns how many
         rows were read. O(n + m log m) for m rows. A refused row raises ValueError; the rows
         before it are in the book."""
         pending: dict[SortedKeys, list[int]] = {}
         touched: set[SymbolBook] = set()
-        keys, books, kinds = self._keys, self._books, KINDS
+        keys, books, kind_of = self._keys, self._books, self._kind
         count = 0
         try:
             for row in rows:
                 count += 1
-                kind = kinds.get(row[2])
-                if kind is None:
-                    raise self._unknown(row[2])
-                entry = kind.enter(row)
-                alert_id, symbol = row[0], row[1]
+                room, group, key = kind_of(row.trigger_condition).enter(row)
+                alert_id = row.id
                 old = keys.get(alert_id)
                 if old is not None:
                     touched.add(self._unindex(old, pending))
-                book = books.get(symbol) or self._book_for(symbol)
+                book = books.get(row.symbol) or self._book_for(row.symbol)
                 touched.add(book)
-                entry |= book.slot << SLOT_SHIFT
-                keys[alert_id] = entry
+                entry = keys[alert_id] = book.enter(room, group, key)
                 index_keys, kept = book.where(entry)
                 share = pending.get(index_keys)
                 if share is None:
@@ -217,21 +203,17 @@ class AlertBook:
                 if self._books.get(book.symbol) is not book:
                     continue
                 if book.size:
-                    book.refresh_levels()
-                    book.rebuild()
+                    book.settle()
                 else:
                     self._drop(book)
         return count
 
-    def _enter(self, row: Row) -> int:
-        kind = KINDS.get(row[2])
-        if kind is None:
-            raise self._unknown(row[2])
-        return kind.enter(row)
-
     @staticmethod
-    def _unknown(condition: object) -> ValueError:
-        return ValueError(f"condition must be one of {', '.join(KINDS)}, got {condition!r}")
+    def _kind(condition: str) -> Kind:
+        kind = KINDS.get(condition)
+        if kind is None:
+            raise ValueError(f"condition must be one of {', '.join(KINDS)}, got {condition!r}")
+        return kind
 
     def _unindex(self, entry: int, pending: dict[SortedKeys, list[int]]) -> SymbolBook:
         """Take ``entry`` out of its index, or out of ``pending`` if a load has not indexed it

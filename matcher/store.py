@@ -9,31 +9,35 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import kwargs_row
 
+from matcher.kinds import BookRow
 from shared.messages import AlertMessage
 from shared.prices import as_decimal
 from shared.settings import Shard
 from shared.sharding import SHARD_BUCKETS
+from shared.vocabulary import KINDS
+
+_fires = kwargs_row(AlertMessage.from_fire)
 
 CHANNEL = "alerts"
 LOAD_BATCH_ROWS = 20_000
 MARK_BATCH = 5_000
 EXPIRE_BATCH = 5_000
 
-# One alert as the book takes it, for a load and for a change alike (see matcher.book.Row):
-# (id, symbol, condition, target, percent_e4, window_minutes, cooldown_seconds, reference,
-#  fire_count, last_fired_ms). float8 in the database: numeric -> float8 rounds correctly, as
-# Python's float(str) does. The rows come in binary: decoding int8 and float8 from binary
-# costs less than from text.
+# One alert as the book takes it (matcher.kinds.BookRow), its columns named as the row's
+# fields, for a load and for a change alike. float8 in the database: numeric -> float8 rounds
+# correctly, as Python's float(str) does. The rows come in binary: decoding int8 and float8
+# from binary costs less than from text.
 BOOK_COLUMNS = """
-    id, symbol, trigger_condition, target_price::float8, (percent * 10000)::int4,
-    CASE time_window WHEN '1m' THEN 1 WHEN '5m' THEN 5 WHEN '15m' THEN 15 WHEN '1h' THEN 60
-                     WHEN '4h' THEN 240 WHEN '1d' THEN 1440 END,
-    coalesce(cooldown_seconds, 0), reference_price::float8, fire_count,
-    (extract(epoch FROM triggered_at) * 1000)::int8
+    id, symbol, trigger_condition, target_price::float8 AS target_price, params,
+    coalesce(cooldown_seconds, 0) AS cooldown_seconds,
+    reference_price::float8 AS reference_price, fire_count,
+    (extract(epoch FROM triggered_at) * 1000)::int8 AS last_fired_ms
 """
 LOAD_SHARD = f"""
 SELECT {BOOK_COLUMNS} FROM alerts
@@ -45,9 +49,9 @@ SELECT {BOOK_COLUMNS} FROM alerts
 WHERE id = ANY(%s) AND state = 'created' AND shard_bucket = ANY(%s)
 """
 
-FIRE_COLUMNS = """id, user_id, symbol, trigger_condition, target_price, price, fired_at,
-                  email, seq, percent, time_window, reference_price, base_price, frequency,
-                  cooldown_seconds, webhook_url, webhook_format, telegram_chat_id"""
+# A fire as AlertMessage.from_fire takes it, by name.
+FIRE_COLUMNS = """id, user_id, symbol, trigger_condition, target_price, price, fired_at, seq,
+                  params, channels, reference_price, base_price, frequency, cooldown_seconds"""
 # The claim, one statement for many fires, each at its own price and trade time. An alert
 # fires only if it is still 'created' (a concurrent pause or delete, another replica or a
 # restart can never make it fire twice), its trade came before it expired (the trade's time,
@@ -67,10 +71,9 @@ WITH crossed AS (
       AND (a.frequency = 'once' OR a.triggered_at IS NULL
            OR c.at >= a.triggered_at + make_interval(secs => a.cooldown_seconds))
     RETURNING a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price,
-              a.triggered_price AS price, a.triggered_at AS fired_at, a.email,
-              a.fire_count AS seq, a.percent, a.time_window, a.reference_price,
-              c.base AS base_price, a.frequency, a.cooldown_seconds, a.webhook_url,
-              a.webhook_format, a.telegram_chat_id, a.shard_bucket
+              a.triggered_price AS price, a.triggered_at AS fired_at, a.fire_count AS seq,
+              a.params, a.channels, a.reference_price, c.base AS base_price, a.frequency,
+              a.cooldown_seconds, a.shard_bucket
 ), fired AS (
     INSERT INTO alert_fires (alert_id, seq, price, fired_at, base_price, shard_bucket)
     SELECT id, seq, price, fired_at, base_price, shard_bucket FROM claimed
@@ -84,20 +87,21 @@ WHERE f.alert_id = p.alert_id AND f.seq = p.seq AND f.published_at IS NULL
 """
 SELECT_UNPUBLISHED = """
 SELECT a.id, a.user_id, a.symbol, a.trigger_condition, a.target_price, f.price, f.fired_at,
-       a.email, f.seq, a.percent, a.time_window, a.reference_price, f.base_price, a.frequency,
-       a.cooldown_seconds, a.webhook_url, a.webhook_format, a.telegram_chat_id
+       f.seq, a.params, a.channels, a.reference_price, f.base_price, a.frequency,
+       a.cooldown_seconds
 FROM alert_fires AS f JOIN alerts AS a ON a.id = f.alert_id
 WHERE f.published_at IS NULL AND f.shard_bucket = ANY(%s) AND f.claimed_at < %s
   AND (f.alert_id, f.seq) > (%s, %s)
 ORDER BY f.alert_id, f.seq
 LIMIT %s
 """
-# Recorded once: a reference already there is never replaced.
+# Recorded once: a reference already there is never replaced; only the kinds that record one.
 RECORD_REFERENCES = """
 UPDATE alerts AS a SET reference_price = r.reference
 FROM unnest(%s::int8[], %s::numeric[]) AS r(id, reference)
-WHERE a.id = r.id AND a.reference_price IS NULL AND a.trigger_condition = 'crossing'
+WHERE a.id = r.id AND a.reference_price IS NULL AND a.trigger_condition = ANY(%s)
 """
+REFERENCE_KINDS = [kind.name for kind in KINDS.values() if kind.reference]
 EXPIRE = """
 UPDATE alerts SET state = 'expired', expired_at = now(), paused_at = NULL
 WHERE id IN (
@@ -109,19 +113,28 @@ WHERE id IN (
 """
 
 
+def book_rows(cursor: Any) -> Callable[[Sequence[Any]], BookRow]:
+    """A row factory making ``BookRow``s, checking once per query that the columns are its
+    fields by name and in order; each row is then one C-level tuple construction."""
+    names = tuple(column.name for column in cursor.description or ())
+    if names != BookRow._fields:
+        raise RuntimeError(f"book rows need the columns {BookRow._fields}, the query gave {names}")
+    return partial(tuple.__new__, BookRow)
+
+
 def owned_buckets(shard: Shard) -> list[int]:
     return [b for b in range(SHARD_BUCKETS) if b % shard.count == shard.index]
 
 
 async def load_shard(
-    conn: AsyncConnection[Any], load: Callable[[Sequence[Any]], int], shard: Shard
+    conn: AsyncConnection[Any], load: Callable[[Sequence[BookRow]], int], shard: Shard
 ) -> tuple[int, float]:
     """Stream the shard's live alerts into ``load`` (a book's) through a server-side cursor;
     returns how many and how many seconds it took."""
     started = time.perf_counter()
     count = 0
     async with conn.transaction():
-        cursor = conn.cursor("matcher_load", binary=True)
+        cursor = conn.cursor("matcher_load", binary=True, row_factory=book_rows)
         cursor.itersize = LOAD_BATCH_ROWS
         await cursor.execute(LOAD_SHARD, (owned_buckets(shard),))
         # While the book indexes one batch, the server is already producing the next: the
@@ -143,9 +156,9 @@ async def load_shard(
 
 async def live_rows(
     conn: AsyncConnection[Any], alert_ids: Sequence[int], shard: Shard
-) -> list[tuple[Any, ...]]:
+) -> list[BookRow]:
     """The book rows of these alerts, for those of this shard that are still live."""
-    cursor = conn.cursor(binary=True)
+    cursor = conn.cursor(binary=True, row_factory=book_rows)
     await cursor.execute(SELECT_LIVE, (list(alert_ids), owned_buckets(shard)))
     return await cursor.fetchall()
 
@@ -161,8 +174,9 @@ async def claim(
     percent move, the window's low or high it was measured from); the messages of the fires
     that were claimed. An alert no longer live, expired at the trade, or in its cooldown is
     simply not returned."""
-    cursor = await conn.execute(CLAIM, (list(alert_ids), list(prices), list(times), list(bases)))
-    return [AlertMessage.from_claim(*row) for row in await cursor.fetchall()]
+    cursor = conn.cursor(row_factory=_fires)
+    await cursor.execute(CLAIM, (list(alert_ids), list(prices), list(times), list(bases)))
+    return await cursor.fetchall()
 
 
 async def mark_published(conn: AsyncConnection[Any], fires: Iterable[tuple[int, int]]) -> None:
@@ -180,10 +194,11 @@ async def unpublished(
     limit: int = 5000,
 ) -> list[AlertMessage]:
     """Fires of this shard that RabbitMQ never confirmed, in (alert, seq) order."""
-    cursor = await conn.execute(
+    cursor = conn.cursor(row_factory=_fires)
+    await cursor.execute(
         SELECT_UNPUBLISHED, (owned_buckets(shard), claimed_before, after[0], after[1], limit)
     )
-    return [AlertMessage.from_claim(*row) for row in await cursor.fetchall()]
+    return await cursor.fetchall()
 
 
 async def record_references(
@@ -192,7 +207,7 @@ async def record_references(
     """The reference prices the book decided for crossing alerts; one already recorded stays."""
     alert_ids = [alert_id for alert_id, _ in references]
     prices = [as_decimal(price) for _, price in references]
-    await conn.execute(RECORD_REFERENCES, (alert_ids, prices))
+    await conn.execute(RECORD_REFERENCES, (alert_ids, prices, REFERENCE_KINDS))
 
 
 async def expire(conn: AsyncConnection[Any], shard: Shard) -> int:

@@ -32,14 +32,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from shared.errors import DatabaseUnavailable
 from shared.version import Version
 
 log = logging.getLogger(__name__)
+
+# Every json/jsonb value read by any connection of the process (an alert's params and channels,
+# 10^6 of them at a matcher's start) is decoded by orjson, several times faster than json.
+set_json_loads(orjson.loads)
 
 # Every connection speaks UTC, so timestamps leave the database already in UTC.
 CONNECTION_OPTIONS = {"autocommit": True, "options": "-c timezone=UTC"}

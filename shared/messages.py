@@ -6,18 +6,22 @@ second version (DESIGN.md, "The message, second version")::
     {"alert_id", "user_id", "symbol", "trigger_condition", "target_price", "triggered_price",
      "triggered_at", "email", "seq", "percent", "window", "reference_price", "base_price",
      "frequency", "cooldown_seconds",
-     "channels": {"email": ..., "webhook": {"url", "format"}, "telegram": chat}}
+     "channels": {"email": ..., "webhook": {"url", "format"}, "telegram": chat},
+     "params": {"percent": "5", "window": "1h"}}
 
 Prices and percents are decimal strings (``target_price`` is null for a percent move), the time
 ISO 8601 UTC. ``seq`` numbers the fires of one alert from 1; ``base_price`` is the window's low
 (``up_pct``) or high (``down_pct``) the move was measured from. ``channels`` holds only the
 channels the alert has (``email`` is also kept at the top, as in the first version, null when
-the alert has no email). A first-version message (the first eight fields only) is still read:
+the alert has no email). ``params`` holds every field of the alert's kind but ``target_price``,
+as text (``shared.vocabulary`` names them; ``percent`` and ``window`` stay at the top too, for a
+reader of the second version). A first-version message (the first eight fields only) is still read:
 it is fire 1 of a one-shot alert, mailed to ``email``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,6 +59,7 @@ class AlertMessage:
     frequency: str = "once"
     cooldown_seconds: int | None = None
     channels: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def message_id(self) -> str:
@@ -66,52 +71,47 @@ class AlertMessage:
         return self.alert_id, self.seq
 
     @classmethod
-    def from_claim(
+    def from_fire(
         cls,
-        alert_id: int,
+        *,
+        id: int,
         user_id: int,
         symbol: str,
         trigger_condition: str,
         target_price: Decimal | None,
-        triggered_price: Decimal,
-        triggered_at: datetime,
-        email: str,
+        price: Decimal,
+        fired_at: datetime,
         seq: int,
-        percent: Decimal | None,
-        window: str | None,
+        params: Mapping[str, str],
+        channels: Mapping[str, Any],
         reference_price: Decimal | None,
         base_price: Decimal | None,
         frequency: str,
         cooldown_seconds: int | None,
-        webhook_url: str | None,
-        webhook_format: str | None,
-        telegram_chat_id: str | None,
     ) -> AlertMessage:
-        """From a claimed fire, in the column order of ``matcher.store.FIRE_COLUMNS``."""
-        channels: dict[str, Any] = {}
-        if email is not None:
-            channels["email"] = email
-        if webhook_url is not None:
-            channels["webhook"] = {"url": webhook_url, "format": webhook_format or "standard"}
-        if telegram_chat_id is not None:
-            channels["telegram"] = _chat(telegram_chat_id)
+        """From a claimed fire, its columns by name (``matcher.store`` reads them with
+        ``kwargs_row``): the alert's ``params`` and ``channels`` as the database keeps them."""
+        entries = dict(channels)
+        if "telegram" in entries:
+            entries["telegram"] = _chat(entries["telegram"])
         return cls(
-            alert_id=alert_id,
+            alert_id=id,
             user_id=user_id,
             symbol=symbol,
             trigger_condition=trigger_condition,
             target_price=_text(target_price),
-            triggered_price=format(triggered_price, "f"),
-            triggered_at=triggered_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            email=email,
+            triggered_price=format(price, "f"),
+            triggered_at=fired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            email=entries.get("email"),
             seq=seq,
-            percent=_text(percent),
-            window=window,
+            percent=params.get("percent"),
+            window=params.get("window"),
             reference_price=_text(reference_price),
             base_price=_text(base_price),
             frequency=frequency,
             cooldown_seconds=cooldown_seconds,
-            channels=channels,
+            channels=entries,
+            params=dict(params),
         )
 
     def to_json(self) -> bytes:
@@ -133,6 +133,8 @@ class AlertMessage:
             raise ValueError("not an alert message: seq must be a positive integer")
         if not isinstance(message.channels, dict):
             raise ValueError("not an alert message: channels must be an object")
+        if not isinstance(message.params, dict):
+            raise ValueError("not an alert message: params must be an object")
         if not message.channels:  # a first-version message: its one channel is the email
             if not isinstance(message.email, str):
                 raise ValueError("not an alert message: no channel to deliver to")

@@ -1,4 +1,5 @@
-"""Apply the SQL files of ``shared/migrations`` in order, once each.
+"""Apply the SQL files of ``shared/migrations`` in order, once each, then the constraints the
+vocabulary writes (``shared.constraints``).
 
 Every migration runs in its own transaction and is recorded in ``schema_migrations`` with a
 checksum. The whole run holds a session advisory lock, so replicas starting at once apply each
@@ -16,6 +17,7 @@ from importlib import resources
 
 import psycopg
 
+from shared import constraints
 from shared.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,14 @@ async def migrate(database_url: str) -> list[Migration]:
         await conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
             applied = await _apply_pending(conn)
+            replaced = await constraints.apply(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     log.info(
         "schema up to date",
         extra={
             "applied": [f"{m.version:04d}_{m.name}" for m in applied],
+            "vocabulary_constraints_written": replaced,
             "seconds": round(time.perf_counter() - started, 3),
         },
     )

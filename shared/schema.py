@@ -19,6 +19,7 @@ from functools import cache
 
 import psycopg
 
+from shared.constraints import missing_names, recorded_names
 from shared.migrate import available_migrations
 from shared.version import Version
 
@@ -60,6 +61,7 @@ async def schema_problem(database_url: str, required: frozenset[int] | None = No
         async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
                 applied = await applied_versions(conn)
+                vocabulary = await recorded_names(conn) if needed <= applied else {}
     except (OSError, TimeoutError, psycopg.Error) as exc:
         return f"database unreachable: {str(exc).strip() or type(exc).__name__}"
     missing = sorted(needed - applied)
@@ -68,6 +70,9 @@ async def schema_problem(database_url: str, required: frozenset[int] | None = No
             f"database schema lacks migration {', '.join(f'{v:04d}' for v in missing)} "
             f"(this code needs version {max(needed)}): run 'pricealert migrate'"
         )
+    unknown = missing_names(vocabulary)
+    if unknown:
+        return f"database schema does not allow {', '.join(unknown)} yet: run 'pricealert migrate'"
     return None
 
 

@@ -15,8 +15,10 @@ matcher's pure book may read it too. The rule of each field (its parser, its JSO
 words) lives in ``shared.fields``, under the names the kinds and channels list here.
 
 Placeholders in the sentences are field names (``{target_price}``, ``{percent}``, ``{window}``)
-and the facts of a fire: ``{symbol}``, ``{price}`` (the trade's), ``{way}`` (" upwards" or
-" downwards" for a crossing, when known) and ``{moved}`` (the move that happened, "5.2%").
+and these facts: ``{symbol}``, ``{direction}`` (" upwards" or " downwards": the side a crossing
+alert's reference puts its first crossing on, "" when not known yet), and of a fire ``{price}``
+(the trade's), ``{way}`` (the direction of this fire's crossing) and ``{moved}`` (the move that
+happened, "5.2%").
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ KINDS = _by_name(
         "crossing",
         "crosses a price",
         ("target_price",),
-        summary="crossing {target_price}",
+        summary="crosses {target_price}{direction}",
         headline="{symbol} crossed {target_price}{way}, to {price}",
         rearm="when the price crosses back",
         reference=True,
@@ -126,7 +128,7 @@ KINDS = _by_name(
         "up_pct",
         "rises by a percentage",
         ("percent", "window"),
-        summary="a rise of {percent} within {window}",
+        summary="rises {percent} within {window}",
         headline="{symbol} rose {moved} within {window}, to {price}",
         rearm="when the move happens again",
         example={"percent": "5", "window": "1h"},
@@ -135,7 +137,7 @@ KINDS = _by_name(
         "down_pct",
         "falls by a percentage",
         ("percent", "window"),
-        summary="a fall of {percent} within {window}",
+        summary="falls {percent} within {window}",
         headline="{symbol} fell {moved} within {window}, to {price}",
         rearm="when the move happens again",
         example={"percent": "5", "window": "1h"},

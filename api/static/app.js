@@ -61,7 +61,9 @@ async function showApp() {
   if (!formBuilt) {
     formBuilt = true;
     try {
-      await form.build(await api.publicGet("/openapi.json"));
+      const description = await api.publicGet("/openapi.json");
+      words.learn(description);
+      await form.build(description);
     } catch (error) {
       formBuilt = false;
       $("#create-status").textContent = `The form could not load: ${error.message}`;

@@ -1,45 +1,34 @@
 // The create form, built from what the API accepts: the request schema of
 // POST /api/alerts/create/ in /openapi.json. Each property becomes a field (an enum a select,
 // an integer a number, a date-time a local date and time, the rest text), its description the
-// hint. A property the API adds later shows up here without a change. What this module knows on
-// its own is presentation only: labels, grouping, and which fields a kind uses.
+// hint, its title the label, its first example the placeholder. Which fields a kind, a
+// frequency or another field uses, and which are channels, the schema says too (x-kinds,
+// x-frequencies, x-with, x-channel): a kind or a channel the API adds shows up here without a
+// change. What this module knows on its own is presentation only.
 import { ApiError, call } from "./api.js";
 import * as words from "./words.js";
 
 const CREATE_PATH = "/api/alerts/create/";
-const LABELS = {
-  symbol: "Symbol", trigger_condition: "Condition", target_price: "Target price",
-  percent: "Move (%)", window: "Within", frequency: "Frequency",
-  cooldown_seconds: "Cooldown (seconds)", expires_at: "Expires at", email: "Email",
-  webhook_url: "Webhook URL", webhook_format: "Webhook format",
-  telegram_chat_id: "Telegram chat id",
-};
-const CHOICES = {
-  above: "at or above a price", below: "at or below a price", crossing: "crosses a price",
-  up_pct: "rises by a percentage", down_pct: "falls by a percentage",
-  "1m": "1 minute", "5m": "5 minutes", "15m": "15 minutes", "1h": "1 hour", "4h": "4 hours",
-  "1d": "1 day", once: "once", repeat: "repeat",
-};
-const CHANNELS = new Set(["email", "webhook_url", "webhook_format", "telegram_chat_id"]);
-const PLACEHOLDERS = { symbol: "BTCUSDT", target_price: "50000", percent: "5",
-  email: "you@example.com", webhook_url: "https://…", telegram_chat_id: "@channel or 12345" };
 
-const isMove = (kind) => kind === "up_pct" || kind === "down_pct";
-// Which fields a choice of kind and frequency uses; the others are hidden and not sent.
-const USED = {
-  target_price: (v) => !isMove(v.trigger_condition),
-  percent: (v) => isMove(v.trigger_condition),
-  window: (v) => isMove(v.trigger_condition),
-  cooldown_seconds: (v) => v.frequency === "repeat",
-  webhook_format: (v) => Boolean(v.webhook_url),
-};
-
+// The choices of an enum-like property: [{value, title}], from oneOf consts (or an enum).
 function options(schema) {
-  if (Array.isArray(schema.enum)) return schema.enum;
-  for (const part of schema.anyOf || schema.oneOf || []) {
-    if (Array.isArray(part.enum)) return part.enum;
+  const consts = (schema.oneOf || schema.anyOf || []).filter((part) => part.const !== undefined);
+  if (consts.length) return consts.map((part) => ({ value: part.const, title: part.title || part.const }));
+  if (Array.isArray(schema.enum)) {
+    return schema.enum.filter((v) => v !== null).map((value) => ({ value, title: value }));
   }
   return null;
+}
+
+// Whether a field is used, from what the schema says of it: the kinds that use it, the
+// frequencies it goes with, the field it goes with.
+function usedBy(schema) {
+  const kinds = schema["x-kinds"];
+  const frequencies = schema["x-frequencies"];
+  const partner = schema["x-with"];
+  return (values) => (!kinds || kinds.includes(values.trigger_condition))
+    && (!frequencies || frequencies.includes(values.frequency))
+    && (!partner || Boolean(values[partner]));
 }
 
 function kindOf(schema) {
@@ -47,6 +36,11 @@ function kindOf(schema) {
   if (schema.format === "date-time") return "datetime";
   if (types.includes("integer") && !types.includes("string")) return "integer";
   return "text";
+}
+
+function example(schema) {
+  const found = schema.examples || (schema.anyOf || []).flatMap((part) => part.examples || []);
+  return found && found.length ? String(found[0]) : "";
 }
 
 export class CreateForm {
@@ -61,9 +55,7 @@ export class CreateForm {
       this.submit();
     });
     form.addEventListener("change", () => this.showUsed());
-    form.addEventListener("input", (event) => {
-      if (event.target.name === "webhook_url") this.showUsed();
-    });
+    form.addEventListener("input", () => this.showUsed());
   }
 
   async build(document_) {
@@ -73,12 +65,10 @@ export class CreateForm {
     const legend = document.createElement("legend");
     legend.textContent = "Channels (at least one)";
     channels.append(legend);
-    const order = ["symbol", "trigger_condition", "target_price", "percent", "window"];
-    const names = Object.keys(schema.properties);
-    names.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
-    for (const name of names) {
-      const field = this.field(name, schema.properties[name], required.has(name));
-      (CHANNELS.has(name) ? channels : this.container).append(field.wrapper);
+    // In the schema's order: the symbol, the kind and its fields, then the rest.
+    for (const [name, property] of Object.entries(schema.properties)) {
+      const field = this.field(name, property, required.has(name));
+      (property["x-channel"] ? channels : this.container).append(field.wrapper);
       this.fields.set(name, field);
     }
     this.container.append(channels);
@@ -128,18 +118,18 @@ export class CreateForm {
     wrapper.className = "field";
     const label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = LABELS[name] || name.replaceAll("_", " ");
+    label.textContent = schema.title || name.replaceAll("_", " ");
     const choices = options(schema);
     const kind = kindOf(schema);
     let input;
     if (choices) {
       input = document.createElement("select");
-      const values = choices.filter((c) => c !== null);
-      if (!required && schema.default === undefined) values.unshift("");
-      for (const value of values) {
+      const values = [...choices];
+      if (!required && schema.default === undefined) values.unshift({ value: "", title: "—" });
+      for (const { value, title } of values) {
         const option = document.createElement("option");
         option.value = value;
-        option.textContent = value === "" ? "—" : CHOICES[value] || value;
+        option.textContent = title;
         option.defaultSelected = value === schema.default;
         input.append(option);
       }
@@ -153,8 +143,9 @@ export class CreateForm {
       }
       if (name === "email") input.autocomplete = "email";
       else input.autocomplete = "off";
-      if (name === "target_price" || name === "percent") input.inputMode = "decimal";
-      if (PLACEHOLDERS[name]) input.placeholder = PLACEHOLDERS[name];
+      const words = schema["x-words"];
+      if (words === "price" || words === "percent") input.inputMode = "decimal";
+      if (example(schema)) input.placeholder = example(schema);
     }
     input.id = id;
     input.name = name;
@@ -174,7 +165,7 @@ export class CreateForm {
     }
     wrapper.append(error);
     input.setAttribute("aria-describedby", described.join(" "));
-    return { name, kind, input, error, wrapper };
+    return { name, kind, input, error, wrapper, used: usedBy(schema) };
   }
 
   values() {
@@ -186,7 +177,7 @@ export class CreateForm {
   showUsed() {
     const values = this.values();
     for (const [name, field] of this.fields) {
-      const used = USED[name] ? USED[name](values) : true;
+      const used = field.used(values);
       field.wrapper.hidden = !used;
       field.input.disabled = !used;
     }

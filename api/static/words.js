@@ -1,10 +1,32 @@
 // How an alert reads to a person. Pure functions: no DOM.
 
-const WINDOWS = { "1m": "1 minute", "5m": "5 minutes", "15m": "15 minutes", "1h": "1 hour",
-  "4h": "4 hours", "1d": "1 day" };
+// What the API's vocabulary says, from /openapi.json (learn): each kind's fields and the
+// sentence it reads as, each window's words, how each field's value reads. Nothing here names a
+// kind, a window or a channel.
+const vocabulary = { kinds: {}, windows: {}, words: {} };
+const CREATE_PATH = "/api/alerts/create/";
+
+export function learn(description) {
+  const schema = description.paths[CREATE_PATH].post.requestBody.content["application/json"].schema;
+  for (const [name, property] of Object.entries(schema.properties)) {
+    if (property["x-words"]) vocabulary.words[name] = property["x-words"];
+    for (const choice of property.oneOf || []) {
+      if (choice.const === undefined) continue;
+      if (name === "trigger_condition") {
+        vocabulary.kinds[choice.const] = { fields: choice["x-fields"] || [],
+          summary: choice["x-summary"] || choice.const };
+      } else if (name === "window") vocabulary.windows[choice.const] = choice.title;
+    }
+  }
+}
+
+function kindOf(alert) {
+  return vocabulary.kinds[alert.trigger_condition];
+}
 
 export function isLevel(condition) {
-  return condition === "above" || condition === "below" || condition === "crossing";
+  const kind = vocabulary.kinds[condition];
+  return Boolean(kind && kind.fields.includes("target_price"));
 }
 
 // A decimal string with thousands separators, its written decimals kept ("0.00000123").
@@ -27,30 +49,37 @@ function plural(n, unit) {
   return `${n} ${unit}${n === 1 ? "" : "s"}`;
 }
 
-export function condition(alert) {
-  const target = price(alert.target_price);
-  let text;
-  switch (alert.trigger_condition) {
-    case "above": text = `at or above ${target}`; break;
-    case "below": text = `at or below ${target}`; break;
-    case "crossing": {
-      const from = alert.reference_price === null || alert.reference_price === undefined
-        ? "" : Number(alert.reference_price) < Number(alert.target_price) ? " upwards" : " downwards";
-      text = `crosses ${target}${from}`;
-      break;
-    }
-    case "up_pct": text = `rises ${alert.percent}% within ${WINDOWS[alert.window] || alert.window}`; break;
-    case "down_pct": text = `falls ${alert.percent}% within ${WINDOWS[alert.window] || alert.window}`; break;
-    default: text = String(alert.trigger_condition);
+// A field's value, or a fact of the alert, as a sentence reads it.
+function fact(alert, name) {
+  if (name === "symbol") return alert.symbol;
+  if (name === "direction") {
+    if (alert.reference_price === null || alert.reference_price === undefined) return "";
+    return Number(alert.reference_price) < Number(alert.target_price) ? " upwards" : " downwards";
   }
+  const value = alert[name];
+  switch (vocabulary.words[name]) {
+    case "price": return price(value);
+    case "percent": return `${value}%`;
+    case "window": return vocabulary.windows[value] || String(value);
+    default: return value === null || value === undefined ? "" : String(value);
+  }
+}
+
+export function condition(alert) {
+  const kind = kindOf(alert);
+  let text = kind
+    ? kind.summary.replace(/\{(\w+)\}/g, (_, name) => fact(alert, name))
+    : String(alert.trigger_condition);
   if (alert.frequency === "repeat") {
     text += `, repeats (at most every ${duration(alert.cooldown_seconds || 3600)})`;
   }
   return text;
 }
 
+// The alert's own number: its target, or the first field of its kind.
 export function target(alert) {
-  return isLevel(alert.trigger_condition) ? price(alert.target_price) : `${alert.percent}%`;
+  const kind = kindOf(alert);
+  return kind && kind.fields.length ? fact(alert, kind.fields[0]) : "—";
 }
 
 // How far the price has to move to reach the target, in % of the price; null when not a level

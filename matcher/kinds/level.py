@@ -1,5 +1,5 @@
-"""``above`` and ``below``: one-shot or repeating price levels, and how a fired repeating one
-re-arms.
+"""``above`` and ``below``: one-shot or repeating price levels, and the ``Levels`` room they (and
+decided ``crossing`` alerts) live in.
 
 A level alert lives in its symbol's ``UP`` index (``above``: fires at price >= target) or
 ``DOWN`` index (``below``: fires at price <= target). When a repeating one fires at trade time t
@@ -16,11 +16,19 @@ cooldown counted from its last fire: it never fires twice without the price goin
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING, ClassVar
+
 from matcher.keys import (
+    COOLDOWN_MASK,
+    COOLDOWN_SHIFT,
+    CROSSING_BIT,
     DOWN,
+    ID_MASK,
     INDEX_MASK,
     INDEX_SHIFT,
     LIVE_BITS,
+    LIVE_MASK,
     LOW_MASK,
     ORDER_MASK,
     ORDER_SHIFT,
@@ -30,31 +38,173 @@ from matcher.keys import (
     index_of,
     key,
     level_order,
+    level_threshold,
+    value,
 )
-from matcher.kinds.common import Row, check_absent, check_common, check_price
+from matcher.kinds.common import (
+    BookRow,
+    Entry,
+    check_absent,
+    check_common,
+    check_params,
+    check_price,
+)
+
+if TYPE_CHECKING:
+    from matcher.symbol_book import Reactions, SymbolBook
 
 _LOW_NO_INDEX = LOW_MASK & ~(INDEX_MASK << INDEX_SHIFT) & ~WATCHER_BIT
+_COOLDOWN_FIELD = COOLDOWN_MASK << COOLDOWN_SHIFT
+_FIRED_MORE = WATCHER_BIT | _COOLDOWN_FIELD  # keys that do more than leave when crossed
+NEVER = 1 << 62  # no event due (an int: the tick compares ints to ints)
+
+
+class Levels:
+    """A symbol's ``UP`` and ``DOWN`` indexes: above, below and decided crossing alerts, and
+    the watchers of fired repeating ones. Its band is its two extremes, kept in O(1)."""
+
+    rank: ClassVar[int] = 0
+    __slots__ = ("_book", "_down_first", "_up_first", "alerts", "highest_down", "lowest_up")
+
+    def __init__(self, book: SymbolBook) -> None:
+        self._book = book
+        self.alerts = 0
+        self.lowest_up = math.inf  # the level of the first UP key, and of the first DOWN key
+        self.highest_down = -math.inf
+        self._up_first: int | None = None
+        self._down_first: int | None = None
+        book.own(UP, self)
+        book.own(DOWN, self)
+
+    def index_for(self, group: int) -> int:
+        return group  # UP or DOWN: fixed numbers
+
+    def counted(self, index: int, step: int) -> None:
+        self.alerts += step
+
+    @property
+    def size(self) -> int:
+        return self.alerts
+
+    @property
+    def span(self) -> int:
+        return 0
+
+    def band(self) -> tuple[float, float, int]:
+        return self.highest_down, self.lowest_up, NEVER
+
+    def trade(
+        self, price: float, time_ms: int, rearmed: bool, keys: dict[int, int], out: Reactions
+    ) -> None:
+        if price >= self.lowest_up:
+            self._cross(UP, price, time_ms, keys, out.fired)
+        if price <= self.highest_down:
+            self._cross(DOWN, price, time_ms, keys, out.fired)
+
+    def _cross(
+        self, index: int, price: float, time_ms: int, keys: dict[int, int], fired: list[int]
+    ) -> None:
+        book = self._book
+        level = book.indexes[index]
+        assert level is not None, "a finite extreme has an index"
+        crossed = level.pop_upto(level_threshold(index, price))
+        moved: list[int] = []  # keys back in an index: watchers, re-armed alerts
+        cooling: list[int] = []
+        for crossed_key in crossed:
+            alert_id = crossed_key & ID_MASK
+            if not crossed_key & _FIRED_MORE:  # a once alert: fires and leaves
+                fired.append(alert_id)
+                del keys[alert_id]
+                self.alerts -= 1
+                book.size -= 1
+            elif crossed_key & WATCHER_BIT:  # the price went back across: re-armed, or cooling
+                end = keys[alert_id] >> LIVE_BITS
+                live = rearmed(crossed_key)
+                if time_ms >= end:
+                    keys[alert_id] = live
+                    moved.append(live)
+                else:
+                    keys[alert_id] = entry = (end << LIVE_BITS) | live
+                    cooling.append(entry)
+            else:  # a repeating alert fires
+                fired.append(alert_id)
+                end = time_ms + cooldown_ms(crossed_key)
+                if crossed_key & CROSSING_BIT:  # next fire on the other side, after cooling
+                    keys[alert_id] = entry = (end << LIVE_BITS) | flipped(crossed_key)
+                    cooling.append(entry)
+                else:  # next fire after the price has gone back, and the cooldown
+                    watching = watcher(crossed_key)
+                    keys[alert_id] = (end << LIVE_BITS) | watching
+                    moved.append(watching)
+        if moved:
+            book.insert(moved)
+            self.refresh()
+        elif index == UP:
+            self._refresh_up()
+        else:
+            self._refresh_down()
+        if cooling:
+            book.cool(cooling)
+
+    def refresh(self) -> None:
+        """The extremes, from the first keys of ``UP`` and ``DOWN``. O(1)."""
+        self._refresh_up()
+        self._refresh_down()
+
+    def _refresh_up(self) -> None:
+        up = self._book.indexes[UP]
+        first = up.first if up is not None else None
+        if first != self._up_first:  # decoding the level is the dearer part
+            self._up_first = first
+            self.lowest_up = math.inf if first is None else value(first >> ORDER_SHIFT)
+
+    def _refresh_down(self) -> None:
+        down = self._book.indexes[DOWN]
+        first = down.first if down is not None else None
+        if first != self._down_first:
+            self._down_first = first
+            self.highest_down = (
+                -math.inf if first is None else value(~(first >> ORDER_SHIFT) & ORDER_MASK)
+            )
+
+    def check(self, keys: dict[int, int]) -> int:
+        seen = 0
+        for index in (UP, DOWN):
+            index_keys = self._book.indexes[index]
+            for held in index_keys or ():
+                seen += 1
+                entry = keys[held & ID_MASK]
+                if held & WATCHER_BIT:
+                    assert not held & CROSSING_BIT
+                    assert entry & LIVE_MASK == held
+                    assert entry >> LIVE_BITS > 0
+                    assert cooldown_ms(held), "only repeating alerts watch"
+                else:
+                    assert entry == held
+        extremes = (self.lowest_up, self.highest_down)
+        self.refresh()
+        assert extremes == (self.lowest_up, self.highest_down)
+        return seen
 
 
 class Level:
     """``above`` (the ``UP`` index) or ``below`` (``DOWN``)."""
 
-    def __init__(self, condition: str, index: int) -> None:
-        self.condition = condition
+    def __init__(self, name: str, index: int) -> None:
+        self.name = name
         self.index = index
 
-    def enter(self, row: Row) -> int:
+    def enter(self, row: BookRow) -> Entry:
         check_common(row)
-        alert_id, _, _, target, percent_e4, window, cooldown, reference, _, last_fired_ms = row
-        target = check_price("target", target)
-        if percent_e4 is not None or window is not None or reference is not None:
-            check_absent("percent_e4", percent_e4, self.condition)
-            check_absent("window_minutes", window, self.condition)
-            check_absent("reference", reference, self.condition)
-        live = key(level_order(self.index, target), self.index, alert_id, cooldown)
-        if last_fired_ms is None:
-            return live
-        return ((last_fired_ms + cooldown_ms(live)) << LIVE_BITS) | watcher(live)
+        target = check_price("target_price", row.target_price)
+        check_params(row, ())
+        check_absent("reference_price", row.reference_price, self.name)
+        live = key(level_order(self.index, target), self.index, row.id, row.cooldown_seconds)
+        if row.last_fired_ms is None:
+            return Levels, self.index, live
+        watching = watcher(live)
+        end = row.last_fired_ms + cooldown_ms(live)
+        return Levels, index_of(watching), (end << LIVE_BITS) | watching
 
 
 def watcher(live: int) -> int:

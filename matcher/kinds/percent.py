@@ -20,18 +20,34 @@ from __future__ import annotations
 
 import math
 from decimal import Context, Decimal
+from typing import TYPE_CHECKING, ClassVar
 
-from matcher.keys import INDEXES, PERCENT, key
-from matcher.kinds.common import Row, check_absent, check_common, cooling
+from matcher.keys import (
+    COOLDOWN_MASK,
+    COOLDOWN_SHIFT,
+    ID_MASK,
+    LIVE_BITS,
+    LIVE_MASK,
+    LOW_MASK,
+    ORDER_MASK,
+    ORDER_SHIFT,
+    cooldown_ms,
+    index_of,
+    key,
+)
+from matcher.kinds.common import BookRow, Entry, check_absent, check_common, check_params, cooling
+from matcher.sorted_keys import SortedKeys
+from shared.vocabulary import WINDOWS
 
-WINDOW_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
-WINDOWS = tuple(WINDOW_MINUTES.values())
+if TYPE_CHECKING:
+    from matcher.symbol_book import Reactions, SymbolBook
+
+WINDOW_MINUTES = {window.name: window.minutes for window in WINDOWS.values()}
+SPANS = tuple(WINDOW_MINUTES.values())  # by window number
 MAX_PERCENT_E4 = 1000 * 10_000  # 1000%
-_WINDOW_NUMBER = {minutes: number for number, minutes in enumerate(WINDOWS)}
-
-# The window (minutes) and whether it is down_pct, by index number (0 for other indexes).
-WINDOW_OF = tuple(WINDOWS[(i - PERCENT) >> 1] if i >= PERCENT else 0 for i in range(INDEXES))
-IS_DOWN = tuple(i >= PERCENT and bool((i - PERCENT) & 1) for i in range(INDEXES))
+NEVER = 1 << 62
+_COOLDOWN_FIELD = COOLDOWN_MASK << COOLDOWN_SHIFT
+_FIELDS = ("percent", "window")
 
 # A percent in ten-thousandths is a ratio in millionths: percent/100 = percent_e4 / 10^6.
 _MILLION = 1_000_000
@@ -50,27 +66,187 @@ _EXACT = Context(prec=60)
 _MILLION_DECIMAL = Decimal(_MILLION)
 
 
+class PercentMoves:
+    """A symbol's percent alerts: one index per (window, direction) it has, keyed by
+    ``percent_e4`` (the group is ``2 * window number + down``), measured against the symbol's
+    minute windows, which it asks the symbol book to keep for its largest window."""
+
+    rank: ClassVar[int] = 1
+    __slots__ = (
+        "_book",
+        "_down_ceiling",
+        "_groups",
+        "_up_floor",
+        "alerts",
+        "down",
+        "minutes",
+        "window_alerts",
+    )
+
+    def __init__(self, book: SymbolBook) -> None:
+        self._book = book
+        self.alerts = 0
+        self._groups: dict[int, int] = {}  # group -> its index number
+        self.minutes: dict[int, int] = {}  # index number -> its window's minutes
+        self.down: dict[int, bool] = {}  # index number -> whether it is down_pct
+        self.window_alerts = [0] * len(SPANS)  # alerts per window number, every phase
+        self._up_floor = math.inf  # the lowest up_pct bound of the band, and the highest down
+        self._down_ceiling = -math.inf
+
+    def index_for(self, group: int) -> int:
+        index = self._groups.get(group)
+        if index is None:
+            index = self._groups[group] = self._book.new_index(self)
+            self.minutes[index] = SPANS[group >> 1]
+            self.down[index] = bool(group & 1)
+        return index
+
+    def counted(self, index: int, step: int) -> None:
+        self.alerts += step
+        number = SPANS.index(self.minutes[index])
+        self.window_alerts[number] += step
+        if self.window_alerts[number] == (1 if step > 0 else 0):  # a window starts or ends
+            self._book.fit_windows()
+
+    @property
+    def size(self) -> int:
+        return self.alerts
+
+    @property
+    def span(self) -> int:
+        return max((SPANS[n] for n, count in enumerate(self.window_alerts) if count), default=0)
+
+    def refresh(self) -> None:
+        pass  # its bounds are the band's, which the symbol book rebuilds
+
+    def band(self) -> tuple[float, float, int]:
+        """O(log s) per index: each window's low or high, and its smallest percent's bound."""
+        book = self._book
+        windows = book.windows
+        assert windows is not None, "a symbol with percent alerts keeps minutes"
+        up_floor, down_ceiling = math.inf, -math.inf
+        for index in self._groups.values():
+            percents = book.indexes[index]
+            if not percents:
+                continue
+            smallest = _first(percents) >> ORDER_SHIFT
+            if self.down[index]:
+                bound = down_bound(windows.highest(self.minutes[index]), smallest)
+                if bound > down_ceiling:
+                    down_ceiling = bound
+            else:
+                bound = up_bound(windows.lowest(self.minutes[index]), smallest)
+                if bound < up_floor:
+                    up_floor = bound
+        self._up_floor, self._down_ceiling = up_floor, down_ceiling
+        return down_ceiling, up_floor, NEVER
+
+    def trade(
+        self, price: float, time_ms: int, rearmed: bool, keys: dict[int, int], out: Reactions
+    ) -> None:
+        # A window's threshold can only drop below its bound in the band through this trade
+        # becoming the window's new low (high), which cannot fire it: a direction whose every
+        # bound this price is short of fires nothing, unless cooled alerts came back.
+        if not rearmed and self._down_ceiling < price < self._up_floor:
+            return
+        book = self._book
+        windows = book.windows
+        assert windows is not None
+        cooling_entries: list[int] = []
+        for index in list(self._groups.values()):
+            percents = book.indexes[index]
+            if not percents:
+                continue
+            smallest = _first(percents) >> ORDER_SHIFT
+            if self.down[index]:
+                base = windows.highest(self.minutes[index])
+                if price > down_bound(base, smallest):
+                    continue
+                reached = reached_down(price, base)
+            else:
+                base = windows.lowest(self.minutes[index])
+                if price < up_bound(base, smallest):
+                    continue
+                reached = reached_up(price, base)
+            if reached < smallest:
+                continue
+            left = 0  # once alerts, which leave the book
+            for crossed in percents.pop_upto((min(reached, ORDER_MASK) << ORDER_SHIFT) | LOW_MASK):
+                alert_id = crossed & ID_MASK
+                out.fired.append(alert_id)
+                out.bases[alert_id] = base
+                if crossed & _COOLDOWN_FIELD:
+                    entry = ((time_ms + cooldown_ms(crossed)) << LIVE_BITS) | crossed
+                    keys[alert_id] = entry
+                    cooling_entries.append(entry)
+                else:
+                    del keys[alert_id]
+                    left += 1
+            if left:
+                book.size -= left
+                for _ in range(left):
+                    self.counted(index, -1)
+        if cooling_entries:
+            book.cool(cooling_entries)
+
+    def check(self, keys: dict[int, int]) -> int:
+        book = self._book
+        seen = 0
+        window_alerts = [0] * len(SPANS)
+        for index in self._groups.values():
+            assert book.owners[index] is self
+            for held in book.indexes[index] or ():
+                seen += 1
+                assert keys[held & ID_MASK] == held
+                window_alerts[SPANS.index(self.minutes[index])] += 1
+        for entry in book.cooling:
+            index = index_of(entry & LIVE_MASK)
+            if book.owners[index] is self:
+                window_alerts[SPANS.index(self.minutes[index])] += 1
+        assert window_alerts == self.window_alerts
+        assert self.alerts == sum(window_alerts)
+        return seen
+
+
+def _first(percents: SortedKeys) -> int:
+    first = percents.first
+    assert first is not None, "only called on a non-empty index"
+    return first
+
+
 class Percent:
     """``up_pct`` or ``down_pct``."""
 
-    def __init__(self, condition: str, down: bool) -> None:
-        self.condition = condition
+    def __init__(self, name: str, down: bool) -> None:
+        self.name = name
         self.down = down
 
-    def enter(self, row: Row) -> int:
+    def enter(self, row: BookRow) -> Entry:
         check_common(row)
-        alert_id, _, _, target, percent_e4, window, cooldown, reference, _, last_fired_ms = row
-        check_absent("target", target, self.condition)
-        check_absent("reference", reference, self.condition)
-        if type(percent_e4) is not int or not 0 < percent_e4 <= MAX_PERCENT_E4:
-            raise ValueError(
-                f"percent_e4 must be an int in 1 .. {MAX_PERCENT_E4}, got {percent_e4!r}"
-            )
-        number = None if window is None else _WINDOW_NUMBER.get(window)
-        if number is None:
-            raise ValueError(f"window_minutes must be one of {WINDOWS}, got {window!r}")
-        index = PERCENT + 2 * number + self.down
-        return cooling(key(percent_e4, index, alert_id, cooldown), last_fired_ms)
+        check_absent("target_price", row.target_price, self.name)
+        check_absent("reference_price", row.reference_price, self.name)
+        check_params(row, _FIELDS)
+        percent_e4 = percent_in_e4(row.params["percent"])
+        if not 0 < percent_e4 <= MAX_PERCENT_E4:
+            raise ValueError(f"percent must be in 0.0001 .. 1000, got {row.params['percent']!r}")
+        window = row.params["window"]
+        if window not in WINDOW_MINUTES:
+            raise ValueError(f"window must be one of {list(WINDOW_MINUTES)}, got {window!r}")
+        group = 2 * SPANS.index(WINDOW_MINUTES[window]) + self.down
+        live = key(percent_e4, 0, row.id, row.cooldown_seconds)
+        return PercentMoves, group, cooling(live, row.last_fired_ms)
+
+
+def percent_in_e4(text: str) -> int:
+    """A percent's text ("2.5") in ten-thousandths (25000), exactly; ValueError if it has more
+    than 4 decimals or is no number."""
+    try:
+        scaled = Decimal(text).scaleb(4)
+    except ArithmeticError:
+        raise ValueError(f"percent must be a decimal, got {text!r}") from None
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"percent must be a decimal of at most 4 decimals, got {text!r}")
+    return int(scaled)
 
 
 def up_bound(low: float, percent_e4: int) -> float:

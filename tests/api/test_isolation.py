@@ -25,7 +25,7 @@ CREATE_POISON = [
     f"""
     CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF NEW.email = '{POISON}' THEN
+        IF NEW.channels ->> 'email' = '{POISON}' THEN
             RAISE EXCEPTION 'poisoned' USING ERRCODE = 'check_violation';
         END IF;
         RETURN NEW;

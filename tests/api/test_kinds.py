@@ -110,7 +110,7 @@ async def test_every_kind_is_created_with_its_fields(
         ({k: v for k, v in LEVEL.items() if k != "target_price"}, "target_price is required"),
         (LEVEL | {"percent": "5"}, "percent is for up_pct and down_pct"),
         (LEVEL | {"window": "1h"}, "window is for up_pct and down_pct"),
-        (MOVE | {"target_price": "100"}, "target_price is for level alerts"),
+        (MOVE | {"target_price": "100"}, "target_price is for above, below and crossing"),
         ({k: v for k, v in MOVE.items() if k != "percent"}, "percent is required"),
         ({k: v for k, v in MOVE.items() if k != "window"}, "window is required"),
         (MOVE | {"percent": "0"}, "percent must be"),

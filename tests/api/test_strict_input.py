@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.validation import PRICE_MAX_DECIMALS, PRICE_MAX_DIGITS, PRICE_PATTERN
+from shared.fields import PRICE_MAX_DECIMALS, PRICE_MAX_DIGITS, PRICE_PATTERN
 from tests.api.helpers import PASSWORD, User
 
 ALERT = {"target_price": "50000", "trigger_condition": "above", "email": "alice@example.com"}

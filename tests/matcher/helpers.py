@@ -9,13 +9,13 @@ import aio_pika
 import orjson
 from psycopg_pool import AsyncConnectionPool
 
-from matcher.book import Row
+from matcher.book import BookRow
 from shared.rabbit import declare_alert_queue
 
 
-def level_row(alert_id: int, symbol: str, condition: str, target: float) -> Row:
+def level_row(alert_id: int, symbol: str, condition: str, target: float) -> BookRow:
     """The book's row of a once ``above``/``below`` alert."""
-    return (alert_id, symbol, condition, target, None, None, 0, None, 0, None)
+    return BookRow(alert_id, symbol, condition, target, {}, 0, None, 0, None)
 
 
 async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:
@@ -53,8 +53,9 @@ async def insert_alert(
         user = await cursor.fetchone()
         assert user is not None
         cursor = await conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email,"
-            " frequency, cooldown_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, channels,"
+            " frequency, cooldown_seconds)"
+            " VALUES (%s, %s, %s, %s, jsonb_build_object('email', %s::text), %s, %s) RETURNING id",
             (
                 user[0],
                 symbol,

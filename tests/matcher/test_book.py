@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from matcher.book import MAX_ALERT_ID, WINDOW_MINUTES, AlertBook, Row
+from matcher.book import MAX_ALERT_ID, WINDOW_MINUTES, AlertBook, BookRow
 
 T0 = 1_700_000_040_000  # a trade time in ms, at the start of a minute
 SECOND = 1000
@@ -36,19 +36,10 @@ def level(
     symbol: str = "BTCUSDT",
     cooldown: int = 0,
     last_fired_ms: int | None = None,
-) -> Row:
+) -> BookRow:
     fire_count = 0 if last_fired_ms is None else 1
-    return (
-        alert_id,
-        symbol,
-        condition,
-        target,
-        None,
-        None,
-        cooldown,
-        None,
-        fire_count,
-        last_fired_ms,
+    return BookRow(
+        alert_id, symbol, condition, target, {}, cooldown, None, fire_count, last_fired_ms
     )
 
 
@@ -61,11 +52,10 @@ def crossing(
     fire_count: int = 0,
     last_fired_ms: int | None = None,
     symbol: str = "BTCUSDT",
-) -> Row:
-    return (
-        alert_id, symbol, "crossing", target, None, None, cooldown, reference, fire_count,
-        last_fired_ms,
-    )  # fmt: skip
+) -> BookRow:
+    return BookRow(
+        alert_id, symbol, "crossing", target, {}, cooldown, reference, fire_count, last_fired_ms
+    )
 
 
 def percent(
@@ -77,14 +67,12 @@ def percent(
     cooldown: int = 0,
     last_fired_ms: int | None = None,
     symbol: str = "BTCUSDT",
-) -> Row:
-    percent_e4 = int(Decimal(percent) * 10_000)
+) -> BookRow:
     fire_count = 0 if last_fired_ms is None else 1
-    minutes = WINDOW_MINUTES[window]
-    return (
-        alert_id, symbol, condition, None, percent_e4, minutes, cooldown, None, fire_count,
-        last_fired_ms,
-    )  # fmt: skip
+    params = {"percent": percent, "window": window}
+    return BookRow(
+        alert_id, symbol, condition, None, params, cooldown, None, fire_count, last_fired_ms
+    )
 
 
 def fires(book: AlertBook, price: float, time_ms: int = T0, symbol: str = "BTCUSDT") -> list[int]:
@@ -196,23 +184,8 @@ def test_a_price_that_is_no_price_crosses_nothing(price: float) -> None:
     assert len(book) == 1
 
 
-def _with(row: Row, **fields: object) -> Row:
-    names = [
-        "alert_id",
-        "symbol",
-        "condition",
-        "target",
-        "percent_e4",
-        "window_minutes",
-        "cooldown_seconds",
-        "reference",
-        "fire_count",
-        "last_fired_ms",
-    ]
-    values = list(row)
-    for name, new in fields.items():
-        values[names.index(name)] = new
-    return tuple(values)  # type: ignore[return-value]
+def _with(row: BookRow, **fields: object) -> BookRow:
+    return row._replace(**fields)
 
 
 ABOVE = level(1, "above", 1.0)
@@ -223,36 +196,40 @@ UP_PCT = percent(1, "up_pct", "5")
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (_with(ABOVE, condition="sideways"), "condition must be one of above, below, crossing"),
-        (_with(ABOVE, target=0.0), "target must be a finite positive number"),
-        (_with(ABOVE, target=-3.0), "target must be a finite positive number"),
-        (_with(ABOVE, target=math.inf), "target must be a finite positive number"),
-        (_with(ABOVE, target=math.nan), "target must be a finite positive number"),
-        (_with(ABOVE, target=None), "target must be a finite positive number"),
-        (_with(ABOVE, alert_id=0), "alert id must be"),
-        (_with(ABOVE, alert_id=MAX_ALERT_ID + 1), "alert id must be"),
-        (_with(ABOVE, percent_e4=50_000), "percent_e4 must be None for a 'above' alert"),
-        (_with(ABOVE, window_minutes=60), "window_minutes must be None"),
-        (_with(ABOVE, reference=1.0), "reference must be None for a 'above' alert"),
+        (
+            _with(ABOVE, trigger_condition="sideways"),
+            "condition must be one of above, below, crossing",
+        ),
+        (_with(ABOVE, target_price=0.0), "target_price must be a finite positive number"),
+        (_with(ABOVE, target_price=-3.0), "target_price must be a finite positive number"),
+        (_with(ABOVE, target_price=math.inf), "target_price must be a finite positive number"),
+        (_with(ABOVE, target_price=math.nan), "target_price must be a finite positive number"),
+        (_with(ABOVE, target_price=None), "target_price must be a finite positive number"),
+        (_with(ABOVE, id=0), "alert id must be"),
+        (_with(ABOVE, id=MAX_ALERT_ID + 1), "alert id must be"),
+        (_with(ABOVE, params={"percent": "5"}), r"params must be exactly \[\] for a 'above'"),
+        (_with(ABOVE, params={"window": "1h"}), r"params must be exactly \[\]"),
+        (_with(ABOVE, reference_price=1.0), "reference_price must be None for a 'above' alert"),
         (_with(ABOVE, cooldown_seconds=59), "cooldown_seconds must be 0"),
         (_with(ABOVE, cooldown_seconds=604_801), "cooldown_seconds must be 0"),
         (_with(ABOVE, fire_count=-1), "fire_count must be >= 0"),
         (_with(ABOVE, last_fired_ms=T0), "last_fired_ms must be None for a once alert"),
         (_with(ABOVE, cooldown_seconds=60, last_fired_ms=-1), "last_fired_ms"),
-        (_with(CROSSING, reference=-1.0), "reference must be a finite positive number"),
-        (_with(CROSSING, fire_count=1), "reference must be given for a crossing alert that"),
-        (_with(CROSSING, window_minutes=5), "window_minutes must be None"),
-        (_with(UP_PCT, target=1.0), "target must be None for a 'up_pct' alert"),
-        (_with(UP_PCT, reference=1.0), "reference must be None for a 'up_pct' alert"),
-        (_with(UP_PCT, percent_e4=0), "percent_e4 must be an int in 1 .. 10000000"),
-        (_with(UP_PCT, percent_e4=10_000_001), "percent_e4 must be an int in 1 .. 10000000"),
-        (_with(UP_PCT, percent_e4=5.0), "percent_e4 must be an int"),
-        (_with(UP_PCT, percent_e4=None), "percent_e4 must be an int"),
-        (_with(UP_PCT, window_minutes=2), "window_minutes must be one of"),
-        (_with(UP_PCT, window_minutes=None), "window_minutes must be one of"),
+        (_with(CROSSING, reference_price=-1.0), "reference_price must be a finite positive"),
+        (_with(CROSSING, fire_count=1), "reference_price must be given for a crossing alert"),
+        (_with(CROSSING, params={"window": "5m"}), "params must be exactly"),
+        (_with(UP_PCT, target_price=1.0), "target_price must be None for a 'up_pct' alert"),
+        (_with(UP_PCT, reference_price=1.0), "reference_price must be None for a 'up_pct'"),
+        (_with(UP_PCT, params={"percent": "0", "window": "1h"}), "percent must be in"),
+        (_with(UP_PCT, params={"percent": "1000.0001", "window": "1h"}), "percent must be in"),
+        (_with(UP_PCT, params={"percent": "5.00001", "window": "1h"}), "at most 4 decimals"),
+        (_with(UP_PCT, params={"percent": "five", "window": "1h"}), "percent must be a decimal"),
+        (_with(UP_PCT, params={"window": "1h"}), "params must be exactly"),
+        (_with(UP_PCT, params={"percent": "5", "window": "2m"}), "window must be one of"),
+        (_with(UP_PCT, params={"percent": "5"}), "params must be exactly"),
     ],
 )
-def test_invalid_alerts_are_refused_and_change_nothing(row: Row, message: str) -> None:
+def test_invalid_alerts_are_refused_and_change_nothing(row: BookRow, message: str) -> None:
     book = AlertBook()
     book.add(level(2, "below", 1.0))
     with pytest.raises(ValueError, match=message):
@@ -371,7 +348,7 @@ def test_a_once_alert_leaves_the_book_and_a_repeating_one_stays_in_every_phase()
     ],
 )
 def test_a_removed_alert_never_fires_whatever_its_phase(
-    row: Row, trades: list[tuple[float, int]]
+    row: BookRow, trades: list[tuple[float, int]]
 ) -> None:
     book = AlertBook()
     book.add(row)

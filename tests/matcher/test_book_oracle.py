@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from matcher.book import WINDOW_MINUTES, AlertBook, Row
+from matcher.book import WINDOW_MINUTES, AlertBook, BookRow
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 MINUTE = 60_000
@@ -37,6 +37,7 @@ percents = st.one_of(
     st.integers(1, 10_000_000),
 )
 windows = st.sampled_from([1, 1, 5, 15, *WINDOW_MINUTES.values()])
+WINDOW_NAMES = {minutes: name for name, minutes in WINDOW_MINUTES.items()}
 cooldowns = st.sampled_from([0, 0, 60, 120, 3600])
 steps = st.sampled_from([0, 1, 999, 30_000, 59_999, 60_000, 61_000, 300_000, 3_600_000])
 
@@ -64,14 +65,19 @@ class Alert:
         if self.condition == "crossing" and self.reference is not None:
             self.side_up = (self.reference < self.target) != bool(self.fire_count & 1)
 
-    def row(self) -> Row:
-        return (
+    def row(self) -> BookRow:
+        params = {}
+        if self.percent_e4 is not None and self.window is not None:
+            params = {
+                "percent": str(Decimal(self.percent_e4).scaleb(-4)),
+                "window": WINDOW_NAMES[self.window],
+            }
+        return BookRow(
             self.alert_id,
             self.symbol,
             self.condition,
             None if self.target is None else float(self.target),
-            self.percent_e4,
-            self.window,
+            params,
             self.cooldown_s,
             None if self.reference is None else float(self.reference),
             self.fire_count,

@@ -49,8 +49,9 @@ async def _insert(
 ) -> list[int]:
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            """INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)
-               SELECT %s, %s, 'above', %s::numeric, 'a@example.com' FROM generate_series(1, %s)
+            """INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, channels)
+               SELECT %s, %s, 'above', %s::numeric, '{"email": "a@example.com"}'
+               FROM generate_series(1, %s)
                RETURNING id""",
             (user_id, symbol, target, rows),
         )
@@ -88,7 +89,9 @@ async def test_state_changes_notify_and_other_updates_do_not(
     first, second = await _insert(pool, user_id, 2)
     await _payloads(listener, 1)
     async with pool.connection() as conn:
-        await conn.execute("UPDATE alerts SET email = 'b@example.com'")  # no state change
+        await conn.execute(
+            """UPDATE alerts SET channels = '{"email": "b@example.com"}'"""
+        )  # no state change
         await conn.execute(
             "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 101,"
             " fire_count = 1"
@@ -180,13 +183,27 @@ async def test_the_database_allows_exactly_the_life_cycle(
     "columns",
     [
         "trigger_condition = 'up_pct'",  # a percent move with a target and no percent
-        "percent = 5, time_window = '1h'",  # a level alert with a percent
-        "time_window = '2h'",
+        """params = '{"percent": "5", "window": "1h"}'""",  # a level alert with a percent
+        """trigger_condition = 'up_pct', target_price = NULL,
+           params = '{"percent": "5", "window": "2h"}'""",
+        """trigger_condition = 'up_pct', target_price = NULL,
+           params = '{"percent": "0", "window": "1h"}'""",
+        """trigger_condition = 'up_pct', target_price = NULL,
+           params = '{"percent": "1000.5", "window": "1h"}'""",
+        """trigger_condition = 'up_pct', target_price = NULL,
+           params = '{"percent": 5, "window": "1h"}'""",  # kept as text, never as a number
+        """trigger_condition = 'up_pct', target_price = NULL,
+           params = '{"percent": "5", "window": "1h", "other": "x"}'""",
         "frequency = 'repeat'",  # a repeat needs a cooldown
         "cooldown_seconds = 3600",  # and a cooldown a repeat
         "frequency = 'repeat', cooldown_seconds = 30",
-        "reference_price = 100",  # a reference is for crossing alerts
         "trigger_condition = 'sideways'",
+        "channels = '{}'",  # at least one channel
+        """channels = '{"pager": "x"}'""",  # only the declared ones
+        """channels = '{"webhook": {"url": "https://example.com/x"}}'""",  # with its format
+        """channels = '{"webhook": {"url": "https://example.com/x", "format": "teams"}}'""",
+        """channels = '{"telegram": "not a chat"}'""",
+        """channels = '{"email": 5}'""",
     ],
 )
 async def test_the_database_refuses_impossible_kinds(
