@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from shared.errors import SettingsError
-from shared.settings import Rate, Settings, Shard
+from shared.setting import declarations
+from shared.settings import VARIABLES, Rate, Service, Settings, Shard
 
 
 def test_defaults_need_nothing_but_are_incomplete_for_the_api() -> None:
@@ -165,3 +168,18 @@ def test_channel_settings_have_safe_defaults_and_are_read() -> None:
     assert settings.telegram_bot_token == "123:abc"
     assert settings.telegram_max_per_second == 10
     assert settings.binance_rest_weight_per_minute == 1200
+
+
+def test_the_declared_defaults_are_what_an_empty_environment_gives() -> None:
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}, service="up") == Settings()
+
+
+def test_each_variable_is_declared_once_for_commands_that_exist() -> None:
+    names = [declared.name for declared in declarations(Settings)]
+    assert len(names) == len(set(names))
+    commands = set(get_args(Service))
+    for declared in declarations(Settings):
+        assert declared.services, declared.name
+        assert set(declared.services) <= commands - {"up"}, declared.name
+    assert VARIABLES["up"] == set(names)
