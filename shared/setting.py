@@ -9,15 +9,18 @@ value that no variable of its own sets). From those declarations come the object
 
 A parser gets the variable's text, stripped, and raises :class:`Malformed` saying what is wrong
 and what it got; the variable's name is put in front, so that every :class:`SettingsError` is
-one line naming its variable.
+one line naming its variable. A URL's password is never in such a line
+(:func:`without_password`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from shared.errors import SettingsError
 
@@ -291,9 +294,41 @@ def base_url(*schemes: str) -> Callable[[str], str]:
     return lambda raw: parse(raw).rstrip("/")
 
 
+# host, [IPv6], host:port or [IPv6]:port
+_HOST_AND_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>\d{0,5}))?")
+
+
 def check_url(raw: str, schemes: tuple[str, ...], what: str | None = None) -> None:
-    """Refuse ``raw`` unless it is a URL of one of ``schemes``; ``what`` says what it must be."""
+    """Refuse ``raw`` unless it is a URL of one of ``schemes`` whose hosts' ports (libpq's
+    ``host1:port1,host2:port2`` too) are port numbers. ``what`` says what it must be."""
     scheme, separator, _ = raw.partition("://")
     if not separator or scheme.lower() not in schemes:
         must = what or f"a URL starting with {' or '.join(s + '://' for s in schemes)}"
-        raise Malformed(f"must be {must}, got {raw!r}")
+        raise Malformed(f"must be {must}, got {without_password(raw)!r}")
+    try:
+        netloc = urlsplit(raw).netloc
+    except ValueError:  # an unclosed [ of an IPv6 address
+        raise Malformed(f"is not a well-formed URL, got {without_password(raw)!r}") from None
+    for host in netloc.rpartition("@")[2].split(","):
+        match = _HOST_AND_PORT.fullmatch(host)
+        if not match or int(match["port"] or 1) > 65535:
+            raise Malformed(
+                f"must have a port number after its host, got {without_password(raw)!r}"
+            )
+
+
+# The user information of a URL, to its last @ (a password with an unescaped @ in it included):
+# after "scheme:/" or "scheme://", else from the start, so that "user:pass@host" loses it too.
+_USERINFO = re.compile(
+    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:/+)|(?![A-Za-z][A-Za-z0-9+.-]*:/))(?P<user>[^:]*):.*@",
+    re.DOTALL,
+)
+# libpq's key=value password, and a password in a query string.
+_KEYWORD_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('[^']*'|\S*)")
+
+
+def without_password(value: str) -> str:
+    """``value`` with the password of a URL (``scheme://user:password@host``) or of a libpq
+    ``password=`` replaced by ``***``; when in doubt, more is hidden rather than less."""
+    value = _KEYWORD_PASSWORD.sub(r"\1***", value)
+    return _USERINFO.sub(r"\g<scheme>\g<user>:***@", value, count=1)

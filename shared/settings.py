@@ -6,7 +6,7 @@ come the values :meth:`Settings.from_env` reads and the variables each command r
 (``VARIABLES``). The original
 Django design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are declared beside the
 variable they build. A missing or malformed value raises :class:`SettingsError` whose message is
-one line naming the variable.
+one line naming the variable, and never shows a URL's password.
 
 Each command reads only the variables of its service: the matcher never looks at ``JWT_SECRET``
 or ``SMTP_PASSWORD``, so a deployment gives it neither, and a value it does not use can neither

@@ -1,4 +1,4 @@
-"""A setting's declaration: read for the commands that read it, its errors naming it."""
+"""A setting's declaration: its parse errors name it, and a URL's password never shows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,28 @@ from dataclasses import dataclass
 import pytest
 
 from shared.errors import SettingsError
-from shared.setting import Environment, build, declarations, setting, whole
+from shared.setting import Environment, build, declarations, setting, whole, without_password
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("postgresql://u:hunter2@host:5432/db", "postgresql://u:***@host:5432/db"),
+        ("amqp://:hunter2@host/", "amqp://:***@host/"),
+        ("postgresql://u:hun@ter2@host/db", "postgresql://u:***@host/db"),
+        ("postgresql:/u:hunter2@host/db", "postgresql:/u:***@host/db"),
+        ("u:hunter2:more@host", "u:***@host"),
+        ("host=db user=u password=hunter2 port=5432", "host=db user=u password=*** port=5432"),
+        ("host=db password = 'hun ter2' port=5432", "host=db password = *** port=5432"),
+        ("https://host/x?user=u&password=hunter2", "https://host/x?user=u&password=***"),
+        ("https://host:8443/path", "https://host:8443/path"),
+        ("postgresql://a@b:hunter2@host/db", "postgresql://a@b:***@host/db"),
+        ("postgresql:u:hunter2@host/db", "postgresql:***@host/db"),
+        ("postgresql://u@host:5432/db", "postgresql://u@host:5432/db"),
+    ],
+)
+def test_without_password(value: str, shown: str) -> None:
+    assert without_password(value) == shown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import get_args
 
 import pytest
@@ -183,3 +184,60 @@ def test_each_variable_is_declared_once_for_commands_that_exist() -> None:
         assert declared.services, declared.name
         assert set(declared.services) <= commands - {"up"}, declared.name
     assert VARIABLES["up"] == set(names)
+
+
+# A scheme each URL setting accepts; a URL setting declared without one here fails below.
+URL_SCHEMES = {
+    "DATABASE_URL": "postgresql",
+    "RABBITMQ_URL": "amqp",
+    "BINANCE_WS_URL": "wss",
+    "BINANCE_REST_URL": "https",
+    "TELEGRAM_API_URL": "https",
+}
+MALFORMED_URLS = [
+    "{scheme}://u:hunter2@host:notaport/db",
+    "{scheme}://u:hunter2@host:99999/db",
+    "{scheme}://u:hun@ter2@host:notaport/db",  # an @ not escaped in the password
+    "{scheme}://u:hunter2:more@host:notaport/db",
+    "{scheme}://u:hunter2@[::1/db",  # an IPv6 address not closed
+    "{scheme}:/u:hunter2@host/db",  # a slash short
+    "ftp://u:hunter2@host/db",
+    "u:hunter2@host/db",
+    "{scheme}://host:notaport/db?user=u&password=hunter2",
+]
+
+
+def test_every_url_setting_is_covered() -> None:
+    assert {d.name for d in declarations(Settings) if d.name.endswith("_URL")} == set(URL_SCHEMES)
+
+
+@pytest.mark.parametrize("template", MALFORMED_URLS)
+@pytest.mark.parametrize("variable", URL_SCHEMES)
+def test_an_error_about_a_malformed_url_never_shows_its_password(
+    variable: str, template: str
+) -> None:
+    value = template.format(scheme=URL_SCHEMES[variable])
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    message = str(caught.value)
+    assert message.startswith(f"{variable} ")
+    assert "\n" not in message
+    assert "***" in message
+    everything = "".join(traceback.format_exception(caught.value))
+    assert "hunter2" not in everything
+    assert "ter2" not in everything  # nor a part of it
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret@db:5432/alerts",
+        "postgres://db/alerts",
+        "postgresql://h1:5432,h2:5433/alerts?target_session_attrs=read-write",
+        "postgresql://[::1]:5432/alerts",
+        "postgresql:///alerts?host=/var/run/postgresql",
+        "host=db port=5432 dbname=alerts user=app password=s3cret",
+    ],
+)
+def test_libpq_urls_and_key_value_strings_are_taken_as_given(url: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": url}).database_url == url
