@@ -4,8 +4,8 @@ the commands that read it and what it means.
 A settings class is a frozen dataclass whose every field is declared by :func:`setting` (one
 variable), :func:`group` (a nested settings class, such as the SMTP ones) or :func:`derived` (a
 value that no variable of its own sets). From those declarations come the object's values
-(:func:`build`) and the variables each command reads (:func:`declarations`).
-``shared.settings`` holds pricealert's.
+(:func:`build`), the variables each command reads and the README's table
+(:func:`declarations`). ``shared.settings`` holds pricealert's.
 
 A parser gets the variable's text, stripped, and raises :class:`Malformed` saying what is wrong
 and what it got; the variable's name is put in front, so that every :class:`SettingsError` is
@@ -190,6 +190,19 @@ def declarations(cls: type[DataclassInstance]) -> Iterator[Setting[Any]]:
 
 def _fields(cls: type[DataclassInstance]) -> Iterator[Field[Any]]:
     return (f for f in fields(cls) if _SOURCE in f.metadata)
+
+
+def shown(value: object) -> str:
+    """A default as the README shows it: ``none``, a number, or code."""
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return f"`{','.join(f'{part:g}' for part in value)}`"
+    return f"`{value}`"
 
 
 # Parsers: each takes the stripped text and returns the value or raises Malformed.

@@ -2,8 +2,9 @@
 
 Each setting is declared once, as the field that holds it (``shared.setting``): its variable,
 parser, default, the commands that read it and its words in the README. From those declarations
-come the values :meth:`Settings.from_env` reads and the variables each command reads
-(``VARIABLES``). The original
+come the values :meth:`Settings.from_env` reads, the variables each command reads
+(``VARIABLES``) and the README's "Settings" table (:func:`settings_table`, printed by
+``python -m shared.settings --markdown``; a test fails when the README's differs). The original
 Django design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are declared beside the
 variable they build. A missing or malformed value raises :class:`SettingsError` whose message is
 one line naming the variable, and never shows a URL's password.
@@ -22,6 +23,7 @@ pydantic to services that have no other use for it.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
@@ -49,6 +51,7 @@ from shared.setting import (
     seconds,
     seconds_list,
     setting,
+    shown,
     text,
     url,
     whole,
@@ -577,6 +580,21 @@ VARIABLES: dict[Service, frozenset[str]] = {
 }
 
 
+def settings_table() -> str:
+    """The README's "Settings" table: a row a variable, in the order they are declared."""
+    rows = ["| variable | default | read by | notes |", "| --- | --- | --- | --- |"]
+    for declared in declarations(Settings):
+        default = declared.shown_default or shown(declared.default)
+        readers = (
+            "all"
+            if set(declared.services) == set(_EVERY)
+            else ", ".join(f"`{service}`" for service in _EVERY if service in declared.services)
+        )
+        notes = f"credential: {declared.doc}" if declared.credential else declared.doc
+        rows.append(f"| `{declared.name}` | {default} | {readers} | {notes} |")
+    return "\n".join(rows) + "\n"
+
+
 # Words that mark an example or a placeholder rather than a secret. At least six letters, so
 # that a random secret (token_urlsafe(48)) contains a given one by chance with a probability
 # under 1e-7.
@@ -635,3 +653,15 @@ def _refuse_placeholder_credentials(env: Environment) -> None:
                 f"{declared.name} holds a placeholder credential ({value!r} is an example "
                 "value): give the real one"
             )
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--markdown"]:
+        print("usage: python -m shared.settings --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(settings_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import traceback
+from pathlib import Path
 from typing import get_args
 
 import pytest
 
 from shared.errors import SettingsError
 from shared.setting import declarations
-from shared.settings import VARIABLES, Rate, Service, Settings, Shard
+from shared.settings import VARIABLES, Rate, Service, Settings, Shard, settings_table
 
 
 def test_defaults_need_nothing_but_are_incomplete_for_the_api() -> None:
@@ -241,3 +244,24 @@ def test_an_error_about_a_malformed_url_never_shows_its_password(
 )
 def test_libpq_urls_and_key_value_strings_are_taken_as_given(url: str) -> None:
     assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+def test_the_readmes_table_is_the_declarations() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
+    assert table == settings_table(), (
+        "README.md's Settings table is not the declarations' "
+        "(paste the output of python -m shared.settings --markdown)"
+    )
+
+
+def test_the_table_is_printed_by_the_module() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "shared.settings", "--markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout == settings_table()
+    assert printed.stdout.count("\n") == 2 + len(list(declarations(Settings)))
