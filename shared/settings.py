@@ -1,104 +1,78 @@
 """Settings: read once from the environment at start, frozen, passed down.
 
-The variable names are the ones the README's "Settings" table lists; the original Django
-design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are honoured too. A missing or
-malformed value raises :class:`SettingsError` whose message is one line naming the variable.
+Each setting is declared once, as the field that holds it (``shared.setting``): its variable,
+parser, default, the commands that read it and its words in the README. From those declarations
+come the values :meth:`Settings.from_env` reads, the variables each command reads
+(``VARIABLES``) and the README's "Settings" table (:func:`settings_table`, printed by
+``python -m shared.settings --markdown``; a test fails when the README's differs). The original
+Django design's ``DATABASE_SETTINGS__*`` and ``RABBITMQ_HOST`` spellings are declared beside the
+variable they build. A missing or malformed value raises :class:`SettingsError` whose message is
+one line naming the variable, and never shows a URL's password.
 
-Each command reads only the variables of its service (``VARIABLES``): the matcher never looks
-at ``JWT_SECRET`` or ``SMTP_PASSWORD``, so a deployment gives it neither, and a value it does
-not use can neither stop it nor leak through it. Secrets that look like placeholders
-(``change-me``, ``example``, ``xxxxxxxx``...) are refused at start, naming the variable.
+Each command reads only the variables of its service: the matcher never looks at ``JWT_SECRET``
+or ``SMTP_PASSWORD``, so a deployment gives it neither, and a value it does not use can neither
+stop it nor leak through it. Credentials that look like placeholders (``change-me``,
+``example``, ``xxxxxxxx``...) are refused at start, naming the variable.
+
+Hand-written rather than pydantic-settings: its errors are several lines and echo the input
+(a URL's password with it), the seed's spellings that build one URL from five variables and the
+per-command reading would be custom sources and validators around it anyway, and it would add
+pydantic to services that have no other use for it.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Literal, TypeVar, get_args
+from ipaddress import IPv4Network, IPv6Network
+from typing import Literal, get_args
 from urllib.parse import quote, unquote, urlsplit
 
 from shared.errors import SettingsError
+from shared.setting import (
+    Environment,
+    Malformed,
+    Setting,
+    base_url,
+    boolean,
+    build,
+    check_url,
+    choice,
+    declarations,
+    derived,
+    field_of,
+    group,
+    networks,
+    parsed,
+    per_second,
+    port,
+    seconds,
+    seconds_list,
+    setting,
+    shown,
+    text,
+    url,
+    whole,
+)
 
-Choice = TypeVar("Choice", bound=str)
+# The fields' defaults are declarations (shared.setting): dataclasses.Field objects, made once
+# as dataclasses.field makes them, not shared mutable values.
+# ruff: noqa: RUF009
 
-_SEED_DB_PARTS = ("DBNAME", "USER", "PASSWORD", "HOST", "PORT")
 SmtpTls = Literal["none", "starttls", "tls"]
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 JWT_SECRET_MIN_LENGTH = 32
 Service = Literal["migrate", "api", "matcher", "notifier", "up"]
 
-_DATABASE = frozenset(
-    {"DATABASE_URL", "DATABASE_POOL_SIZE", *(f"DATABASE_SETTINGS__{p}" for p in _SEED_DB_PARTS)}
-)
-_RABBITMQ = frozenset(
-    {"RABBITMQ_URL", "RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASSWORD"}
-    | {"RABBITMQ_QUEUE"}
-)
-_LOGS = frozenset({"LOG_LEVEL", "LOG_FORMAT"})
-_API = frozenset(
-    {
-        "JWT_SECRET",
-        "ACCESS_TOKEN_TTL_SECONDS",
-        "REFRESH_TOKEN_TTL_SECONDS",
-        "MAX_LIVE_ALERTS_PER_USER",
-        "TRUSTED_PROXIES",
-        "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS",
-        "LOGIN_FAILURES_PER_ADDRESS",
-        "SIGNUPS_PER_ADDRESS",
-        "PASSWORD_HASH_CONCURRENCY",
-        "REQUEST_BODY_TIMEOUT_SECONDS",
-        "API_MAX_CONNECTIONS",
-        "WEBHOOK_ALLOW_PRIVATE",  # which webhook URLs a create accepts
-        "TELEGRAM_ENABLED",  # whether a create may name a Telegram chat (not the token itself)
-        "TELEGRAM_BOT_TOKEN",  # the same, as before, for whoever gives the API the token
-    }
-)
-_MATCHER = frozenset(
-    {
-        "BINANCE_WS_URL",
-        "BINANCE_REST_URL",
-        "BINANCE_REST_WEIGHT_PER_MINUTE",
-        "MATCHER_SHARD",
-        "MATCHER_METRICS_PORT",
-        "MATCHER_HEARTBEAT_SECONDS",
-        "MATCHER_REPLICA_TIMEOUT_SECONDS",
-        "METRICS_HOST",
-    }
-)
-_NOTIFIER = frozenset(
-    {
-        "SMTP_HOST",
-        "SMTP_PORT",
-        "SMTP_USER",
-        "SMTP_PASSWORD",
-        "SMTP_FROM",
-        "SMTP_TLS",
-        "SMTP_CA_FILE",
-        "SMTP_POOL_SIZE",
-        "SMTP_TIMEOUT_SECONDS",
-        "NOTIFIER_PREFETCH",
-        "NOTIFIER_RETRY_DELAYS",
-        "NOTIFIER_TEMPLATES",
-        "NOTIFIER_METRICS_PORT",
-        "WEBHOOK_ALLOW_PRIVATE",
-        "WEBHOOK_TIMEOUT_SECONDS",
-        "TELEGRAM_BOT_TOKEN",
-        "TELEGRAM_API_URL",
-        "TELEGRAM_MAX_PER_SECOND",
-        "METRICS_HOST",
-    }
-)
-# The variables each command reads; any other is ignored by it (its default is kept).
-VARIABLES: dict[Service, frozenset[str]] = {
-    "migrate": _LOGS | _DATABASE,
-    "api": _LOGS | _DATABASE | _API,
-    "matcher": _LOGS | _DATABASE | _RABBITMQ | _MATCHER,
-    "notifier": _LOGS | _DATABASE | _RABBITMQ | _NOTIFIER,
-    "up": _LOGS | _DATABASE | _RABBITMQ | _API | _MATCHER | _NOTIFIER,
-}
+# The commands that read a variable; `up` runs them all and reads every one.
+_EVERY: tuple[Service, ...] = ("migrate", "api", "matcher", "notifier")
+_API: tuple[Service, ...] = ("api",)
+_RABBITMQ: tuple[Service, ...] = ("matcher", "notifier")  # its two ends
+_MATCHER: tuple[Service, ...] = ("matcher",)
+_NOTIFIER: tuple[Service, ...] = ("notifier",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,152 +97,444 @@ class Rate:
         return f"{self.limit}/{self.period_seconds:g}"
 
 
+def _shard(raw: str) -> Shard:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", raw)
+    if not match:
+        raise Malformed(f"must look like I/N (for example 0/1 or 2/4), got {raw!r}")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or index >= count:
+        raise Malformed(f"must satisfy 0 <= I < N and N >= 1, got {raw!r}")
+    return Shard(index, count)
+
+
+def parse_shard(text: str, variable: str) -> Shard:
+    """``I/N`` as a :class:`Shard`; a SettingsError naming ``variable`` (or an option) if not."""
+    return parsed(variable, _shard, text)
+
+
+def _rate(raw: str) -> Rate:
+    """``COUNT/SECONDS``, such as ``10/900`` for ten in fifteen minutes."""
+    match = re.fullmatch(r"(\d{1,9})\s*/\s*(\d{1,9}(?:\.\d+)?)", raw)
+    if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
+        raise Malformed(
+            f"must be COUNT/SECONDS with both positive (for example 10/900), got {raw!r}"
+        )
+    return Rate(int(match.group(1)), float(match.group(2)))
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _libpq(raw: str) -> str:
+    """A libpq URL (``postgresql://...``) or key=value string, as given."""
+    if _URL_SCHEME.match(raw) or "=" not in raw:
+        check_url(
+            raw, ("postgresql", "postgres"), "a libpq URL (postgresql://...) or key=value string"
+        )
+    return raw
+
+
+def _url_password(url: str) -> str | None:
+    """The password in a URL (``scheme://user:password@host``) or a libpq ``password=``."""
+    match = re.search(r"(?:^|\s)password\s*=\s*'?([^'\s]*)", url)
+    if "://" not in url:
+        return match.group(1) if match else None
+    try:
+        return unquote(urlsplit(url).password or "") or None
+    except ValueError:
+        return None
+
+
+_ORIGINAL = "the original design's spelling"
+_DATABASE_NAME = Setting(
+    "DATABASE_SETTINGS__DBNAME",
+    text,
+    None,
+    _EVERY,
+    f"{_ORIGINAL}: with the four below, builds `DATABASE_URL` when that is not set",
+)
+_DATABASE_USER = Setting("DATABASE_SETTINGS__USER", text, None, _EVERY, "its user")
+_DATABASE_PASSWORD = Setting(
+    "DATABASE_SETTINGS__PASSWORD", text, None, _EVERY, "its password", credential=text
+)
+_DATABASE_HOST = Setting("DATABASE_SETTINGS__HOST", text, "localhost", _EVERY, "its host")
+_DATABASE_PORT = Setting("DATABASE_SETTINGS__PORT", port, 5432, _EVERY, "its port")
+_DATABASE_PARTS = (
+    _DATABASE_NAME,
+    _DATABASE_USER,
+    _DATABASE_PASSWORD,
+    _DATABASE_HOST,
+    _DATABASE_PORT,
+)
+
+
+def _database_url_of_parts(env: Environment) -> str | None:
+    if not any(env.is_set(part.name) for part in _DATABASE_PARTS):
+        return None
+    name = env[_DATABASE_NAME]
+    if name is None:
+        raise SettingsError(
+            f"{_DATABASE_NAME.name} is not set, but other DATABASE_SETTINGS__ variables are"
+        )
+    credentials = ""
+    user = env[_DATABASE_USER]
+    if user is not None:
+        credentials = quote(user, safe="")
+        password = env[_DATABASE_PASSWORD]
+        if password is not None:
+            credentials += ":" + quote(password, safe="")
+        credentials += "@"
+    where = f"{env[_DATABASE_HOST]}:{env[_DATABASE_PORT]}"
+    return f"postgresql://{credentials}{where}/{quote(name, safe='')}"
+
+
+_RABBITMQ_HOST = Setting(
+    "RABBITMQ_HOST",
+    text,
+    "localhost",
+    _RABBITMQ,
+    f"{_ORIGINAL}: with the three below, builds `RABBITMQ_URL` when that is not set",
+)
+_RABBITMQ_PORT = Setting("RABBITMQ_PORT", port, 5672, _RABBITMQ, "its port")
+_RABBITMQ_USER = Setting("RABBITMQ_USER", text, "guest", _RABBITMQ, "its user")
+_RABBITMQ_PASSWORD = Setting(
+    "RABBITMQ_PASSWORD", text, "guest", _RABBITMQ, "its password", credential=text
+)
+
+
+def _rabbitmq_url_of_parts(env: Environment) -> str:
+    user = quote(env[_RABBITMQ_USER], safe="")
+    password = quote(env[_RABBITMQ_PASSWORD], safe="")
+    return f"amqp://{user}:{password}@{env[_RABBITMQ_HOST]}:{env[_RABBITMQ_PORT]}/"
+
+
+_SMTP_TLS: Setting[SmtpTls] = Setting(
+    "SMTP_TLS",
+    choice(get_args(SmtpTls)),
+    "none",
+    _NOTIFIER,
+    "`none`, `starttls` or `tls` (TLS from the first byte)",
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpSettings:
     """How the notifier reaches its SMTP server (``SMTP_*``); ``host`` None means none is set."""
 
-    host: str | None = None
-    port: int = 25  # 465 when tls is "tls" and SMTP_PORT is not set
-    user: str | None = None
-    password: str | None = None
-    sender: str = "pricealert@localhost"
-    tls: SmtpTls = "none"
-    ca_file: str | None = None  # a PEM bundle to trust instead of the system's CAs
-    pool_size: int = 16  # connections kept open, and so mails in flight
-    timeout_seconds: float = 15.0  # per SMTP command
+    host: str | None = setting(
+        "SMTP_HOST",
+        text,
+        None,
+        _NOTIFIER,
+        "the server mails go through (`localhost` when not set, where `up` writes `.eml` "
+        "files to its data folder instead)",
+    )
+    port: int = setting(
+        "SMTP_PORT",
+        port,
+        25,
+        _NOTIFIER,
+        "the server's port",
+        shown_default="25, or 465 with `SMTP_TLS=tls`",
+        unset=lambda env: 465 if env[_SMTP_TLS] == "tls" else 25,
+    )
+    user: str | None = setting(
+        "SMTP_USER", text, None, _NOTIFIER, "the login, if it wants one", credential=text
+    )
+    password: str | None = setting(
+        "SMTP_PASSWORD", text, None, _NOTIFIER, "its password", credential=text
+    )
+    sender: str = setting(
+        "SMTP_FROM", text, "pricealert@localhost", _NOTIFIER, "the mails' `From` address"
+    )
+    tls: SmtpTls = field_of(_SMTP_TLS)
+    ca_file: str | None = setting(
+        "SMTP_CA_FILE",
+        text,
+        None,
+        _NOTIFIER,
+        "a PEM bundle to trust for `starttls`/`tls` (a private CA)",
+        shown_default="the system's CAs",
+    )
+    pool_size: int = setting(
+        "SMTP_POOL_SIZE",
+        whole(minimum=1),
+        16,
+        _NOTIFIER,
+        "SMTP connections the notifier keeps open, and mails in flight",
+    )
+    timeout_seconds: float = setting(
+        "SMTP_TIMEOUT_SECONDS", seconds, 15.0, _NOTIFIER, "per SMTP command"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting, with its default; ``from_env`` reads the variables the README lists."""
 
-    database_url: str | None = None
-    database_pool_size: int = 10
-    rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"
-    rabbitmq_configured: bool = False
-    rabbitmq_queue: str = "price_alerts"
-    binance_ws_url: str = "wss://stream.binance.com:9443"
-    binance_rest_url: str = "https://api.binance.com"
-    smtp: SmtpSettings = SmtpSettings()
-    notifier_prefetch: int = 200
-    notifier_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
-    notifier_templates: str | None = None
-    notifier_metrics_port: int | None = None
-    webhook_allow_private: bool = False
-    webhook_timeout_seconds: float = 10.0
-    telegram_bot_token: str | None = None
-    telegram_enabled: bool = False  # TELEGRAM_ENABLED, by default whether a bot token is set
-    telegram_api_url: str = "https://api.telegram.org"
-    telegram_max_per_second: float = 25.0
-    binance_rest_weight_per_minute: int = 2400
-    metrics_host: str = "127.0.0.1"
-    jwt_secret: str | None = None
-    access_token_ttl_seconds: int = 300
-    refresh_token_ttl_seconds: int = 14 * 24 * 3600
-    max_live_alerts_per_user: int = 1000
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    login_failures_per_account_address: Rate = Rate(10, 900)
-    login_failures_per_address: Rate = Rate(100, 900)
-    signups_per_address: Rate = Rate(20, 3600)
-    password_hash_concurrency: int | None = None  # None: the CPUs this process may use
-    request_body_timeout_seconds: float = 10.0
-    api_max_connections: int = 1000  # per API worker
-    matcher_shard: Shard = Shard(0, 1)
-    matcher_metrics_port: int | None = None
-    matcher_heartbeat_seconds: float = 5.0
-    matcher_replica_timeout_seconds: float = 30.0
-    log_level: LogLevel = "INFO"
-    log_format: LogFormat = "json"
+    database_url: str | None = setting(
+        "DATABASE_URL",
+        _libpq,
+        None,
+        _EVERY,
+        "libpq URL or key=value string; required by `migrate`, `api` and `matcher` (the "
+        "notifier without it keeps its duplicate guard in memory)",
+        shown_default="built from `DATABASE_SETTINGS__*` when one is set, else none",
+        unset=_database_url_of_parts,
+        also=_DATABASE_PARTS,
+        credential=_url_password,
+    )
+    database_pool_size: int = setting(
+        "DATABASE_POOL_SIZE", whole(minimum=1), 10, _EVERY, "connections per API worker"
+    )
+    jwt_secret: str | None = setting(
+        "JWT_SECRET",
+        text,
+        None,
+        _API,
+        f"required by `api`; at least {JWT_SECRET_MIN_LENGTH} characters, random: one that "
+        "looks like a placeholder is refused at start (a word such as `change`, `example`, "
+        "`secret`, `password`, `placeholder`; fewer than 8 distinct characters; one character "
+        "6 times in a row; a pattern of under 16 characters repeated). Make one with "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
+    )
+    access_token_ttl_seconds: int = setting(
+        "ACCESS_TOKEN_TTL_SECONDS", whole(minimum=1), 300, _API, "how long an access token lives"
+    )
+    refresh_token_ttl_seconds: int = setting(
+        "REFRESH_TOKEN_TTL_SECONDS",
+        whole(minimum=1),
+        14 * 24 * 3600,
+        _API,
+        "how long a refresh token lives",
+        shown_default="1209600 (14 days)",
+    )
+    max_live_alerts_per_user: int = setting(
+        "MAX_LIVE_ALERTS_PER_USER",
+        whole(minimum=1),
+        1000,
+        _API,
+        "alerts a user may have that can still fire",
+    )
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = setting(
+        "TRUSTED_PROXIES",
+        networks,
+        (),
+        _API,
+        "comma-separated addresses or CIDRs of your reverse proxies; `X-Forwarded-For` is "
+        "believed only from them",
+    )
+    login_failures_per_account_address: Rate = setting(
+        "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS",
+        _rate,
+        Rate(10, 900),
+        _API,
+        "`COUNT/SECONDS`: failed logins for one username from one address, then 429",
+    )
+    login_failures_per_address: Rate = setting(
+        "LOGIN_FAILURES_PER_ADDRESS",
+        _rate,
+        Rate(100, 900),
+        _API,
+        "failed logins from one address, any username",
+    )
+    signups_per_address: Rate = setting(
+        "SIGNUPS_PER_ADDRESS", _rate, Rate(20, 3600), _API, "signups from one address"
+    )
+    password_hash_concurrency: int | None = setting(
+        "PASSWORD_HASH_CONCURRENCY",
+        whole(minimum=1),
+        None,
+        _API,
+        "argon2 hashes at once per API worker",
+        shown_default="the CPUs the process may use (affinity, cgroup quota)",
+    )
+    request_body_timeout_seconds: float = setting(
+        "REQUEST_BODY_TIMEOUT_SECONDS",
+        seconds,
+        10.0,
+        _API,
+        "a body not read in this time is 408",
+    )
+    api_max_connections: int = setting(
+        "API_MAX_CONNECTIONS",
+        whole(minimum=1),
+        1000,
+        _API,
+        "connections and requests at once per API worker (uvicorn's `limit_concurrency`); "
+        "503 past it",
+    )
+    rabbitmq_url: str = setting(
+        "RABBITMQ_URL",
+        url("amqp", "amqps"),
+        "amqp://guest:guest@localhost:5672/",
+        _RABBITMQ,
+        "the broker between matcher and notifier; without it or `RABBITMQ_HOST`, `up` hands "
+        "alerts over in its own process",
+        shown_default="built from the four below: `amqp://guest:guest@localhost:5672/`",
+        unset=_rabbitmq_url_of_parts,
+        also=(_RABBITMQ_HOST, _RABBITMQ_PORT, _RABBITMQ_USER, _RABBITMQ_PASSWORD),
+        credential=_url_password,
+    )
+    rabbitmq_configured: bool = derived(
+        False, lambda env: env.is_set("RABBITMQ_URL") or env.is_set(_RABBITMQ_HOST.name)
+    )
+    rabbitmq_queue: str = setting(
+        "RABBITMQ_QUEUE", text, "price_alerts", _RABBITMQ, "the queue alerts go through; durable"
+    )
+    binance_ws_url: str = setting(
+        "BINANCE_WS_URL",
+        base_url("ws", "wss"),
+        "wss://stream.binance.com:9443",
+        _MATCHER,
+        "Binance's trade streams",
+    )
+    binance_rest_url: str = setting(
+        "BINANCE_REST_URL",
+        base_url("http", "https"),
+        "https://api.binance.com",
+        _MATCHER,
+        "Binance's REST API (candles, prices)",
+    )
+    binance_rest_weight_per_minute: int = setting(
+        "BINANCE_REST_WEIGHT_PER_MINUTE",
+        whole(minimum=60),
+        2400,
+        _MATCHER,
+        "the REST weight the matcher spends at most (Binance allows 6,000 per address), spread "
+        "evenly: history for percent windows, gaps, prices",
+    )
+    matcher_shard: Shard = setting(
+        "MATCHER_SHARD", _shard, Shard(0, 1), _MATCHER, "same as `matcher --shard`"
+    )
+    matcher_metrics_port: int | None = setting(
+        "MATCHER_METRICS_PORT",
+        whole(minimum=0),
+        None,
+        _MATCHER,
+        "same as `matcher --metrics-port`",
+    )
+    matcher_heartbeat_seconds: float = setting(
+        "MATCHER_HEARTBEAT_SECONDS",
+        seconds,
+        5.0,
+        _MATCHER,
+        'how often a matcher replica records itself alive and reads the others (see "Scaling '
+        'the matcher")',
+    )
+    matcher_replica_timeout_seconds: float = setting(
+        "MATCHER_REPLICA_TIMEOUT_SECONDS",
+        seconds,
+        30.0,
+        _MATCHER,
+        "a replica whose heartbeat is older than this is taken as dead, and its buckets as "
+        "owned by nobody",
+    )
+    webhook_allow_private: bool = setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        boolean,
+        False,
+        ("api", "notifier"),
+        "`true` lets webhooks use `http` and private, loopback and other non-public addresses "
+        "(tests, or one's own network on purpose): the API checks it at create, the notifier "
+        "at delivery",
+    )
+    webhook_timeout_seconds: float = setting(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        seconds,
+        10.0,
+        _NOTIFIER,
+        "a webhook (or Telegram) answer slower than this is tried again later",
+    )
+    telegram_bot_token: str | None = setting(
+        "TELEGRAM_BOT_TOKEN",
+        text,
+        None,
+        ("api", "notifier"),
+        "the bot that sends Telegram alerts; without it (or `TELEGRAM_ENABLED=true` for the "
+        "API), `telegram_chat_id` is refused",
+        credential=text,
+    )
+    telegram_enabled: bool = setting(
+        "TELEGRAM_ENABLED",
+        boolean,
+        False,
+        _API,
+        "`true` lets creates name a Telegram chat, so the API needs no bot token",
+        shown_default="whether `TELEGRAM_BOT_TOKEN` is set",
+        unset=lambda env: env.is_set("TELEGRAM_BOT_TOKEN"),
+    )
+    telegram_api_url: str = setting(
+        "TELEGRAM_API_URL",
+        base_url("http", "https"),
+        "https://api.telegram.org",
+        _NOTIFIER,
+        "Telegram's Bot API",
+    )
+    telegram_max_per_second: float = setting(
+        "TELEGRAM_MAX_PER_SECOND",
+        per_second,
+        25.0,
+        _NOTIFIER,
+        "Telegram messages a second, all chats together (Telegram allows about 30)",
+    )
+    smtp: SmtpSettings = group(SmtpSettings)
+    notifier_prefetch: int = setting(
+        "NOTIFIER_PREFETCH", whole(minimum=1), 200, _NOTIFIER, "unacked messages the notifier holds"
+    )
+    notifier_retry_delays: tuple[float, ...] = setting(
+        "NOTIFIER_RETRY_DELAYS",
+        seconds_list,
+        (10.0, 60.0, 300.0, 1800.0, 7200.0),
+        _NOTIFIER,
+        "seconds before each retry of a transient failure; empty for none",
+        empty_is_a_value=True,
+    )
+    notifier_templates: str | None = setting(
+        "NOTIFIER_TEMPLATES",
+        text,
+        None,
+        _NOTIFIER,
+        "a folder with `subject.txt`, `body.txt`, `body.html`",
+        shown_default="the package's `notifier/templates`",
+    )
+    notifier_metrics_port: int | None = setting(
+        "NOTIFIER_METRICS_PORT",
+        whole(minimum=0),
+        None,
+        _NOTIFIER,
+        "same as `notifier --metrics-port`",
+    )
+    metrics_host: str = setting(
+        "METRICS_HOST",
+        text,
+        "127.0.0.1",
+        ("matcher", "notifier"),
+        "the address the metrics ports listen on (`0.0.0.0` in containers)",
+    )
+    log_level: LogLevel = setting(
+        "LOG_LEVEL",
+        choice(get_args(LogLevel), upper=True),
+        "INFO",
+        _EVERY,
+        "`DEBUG` also logs every request",
+    )
+    log_format: LogFormat = setting(
+        "LOG_FORMAT",
+        choice(get_args(LogFormat)),
+        "json",
+        _EVERY,
+        "`json` (one object a line) or `text`",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], service: Service | None = None) -> Settings:
         """Build settings from an environment mapping (``os.environ`` at the entry point);
         an absent variable keeps the field's default. With ``service``, only that service's
         variables (``VARIABLES``) are read; the others keep their defaults."""
-        reader = _Reader(env, None if service is None else VARIABLES[service])
-        _refuse_placeholder_credentials(reader)
-        default = cls()
-        return cls(
-            database_url=_database_url(reader),
-            database_pool_size=reader.integer(
-                "DATABASE_POOL_SIZE", default.database_pool_size, minimum=1
-            ),
-            rabbitmq_url=_rabbitmq_url(reader),
-            rabbitmq_configured=bool(reader.get("RABBITMQ_URL") or reader.get("RABBITMQ_HOST")),
-            rabbitmq_queue=reader.get("RABBITMQ_QUEUE") or default.rabbitmq_queue,
-            binance_ws_url=reader.url("BINANCE_WS_URL", default.binance_ws_url, ("ws", "wss")),
-            binance_rest_url=reader.url(
-                "BINANCE_REST_URL", default.binance_rest_url, ("http", "https")
-            ),
-            smtp=_smtp(reader, default.smtp),
-            notifier_prefetch=reader.integer(
-                "NOTIFIER_PREFETCH", default.notifier_prefetch, minimum=1
-            ),
-            notifier_retry_delays=reader.seconds_list(
-                "NOTIFIER_RETRY_DELAYS", default.notifier_retry_delays
-            ),
-            notifier_templates=reader.get("NOTIFIER_TEMPLATES"),
-            notifier_metrics_port=reader.optional_integer("NOTIFIER_METRICS_PORT", minimum=0),
-            webhook_allow_private=reader.boolean(
-                "WEBHOOK_ALLOW_PRIVATE", default.webhook_allow_private
-            ),
-            webhook_timeout_seconds=reader.seconds(
-                "WEBHOOK_TIMEOUT_SECONDS", default.webhook_timeout_seconds
-            ),
-            telegram_bot_token=reader.get("TELEGRAM_BOT_TOKEN"),
-            telegram_enabled=reader.boolean(
-                "TELEGRAM_ENABLED", reader.get("TELEGRAM_BOT_TOKEN") is not None
-            ),
-            telegram_api_url=reader.url(
-                "TELEGRAM_API_URL", default.telegram_api_url, ("http", "https")
-            ),
-            telegram_max_per_second=reader.per_second(
-                "TELEGRAM_MAX_PER_SECOND", default.telegram_max_per_second
-            ),
-            binance_rest_weight_per_minute=reader.integer(
-                "BINANCE_REST_WEIGHT_PER_MINUTE", default.binance_rest_weight_per_minute, minimum=60
-            ),
-            metrics_host=reader.get("METRICS_HOST") or default.metrics_host,
-            jwt_secret=reader.get("JWT_SECRET"),
-            access_token_ttl_seconds=reader.integer(
-                "ACCESS_TOKEN_TTL_SECONDS", default.access_token_ttl_seconds, minimum=1
-            ),
-            refresh_token_ttl_seconds=reader.integer(
-                "REFRESH_TOKEN_TTL_SECONDS", default.refresh_token_ttl_seconds, minimum=1
-            ),
-            max_live_alerts_per_user=reader.integer(
-                "MAX_LIVE_ALERTS_PER_USER", default.max_live_alerts_per_user, minimum=1
-            ),
-            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
-            login_failures_per_account_address=reader.rate(
-                "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", default.login_failures_per_account_address
-            ),
-            login_failures_per_address=reader.rate(
-                "LOGIN_FAILURES_PER_ADDRESS", default.login_failures_per_address
-            ),
-            signups_per_address=reader.rate("SIGNUPS_PER_ADDRESS", default.signups_per_address),
-            password_hash_concurrency=reader.optional_integer(
-                "PASSWORD_HASH_CONCURRENCY", minimum=1
-            ),
-            request_body_timeout_seconds=reader.seconds(
-                "REQUEST_BODY_TIMEOUT_SECONDS", default.request_body_timeout_seconds
-            ),
-            api_max_connections=reader.integer(
-                "API_MAX_CONNECTIONS", default.api_max_connections, minimum=1
-            ),
-            matcher_shard=parse_shard(
-                reader.get("MATCHER_SHARD") or str(default.matcher_shard), "MATCHER_SHARD"
-            ),
-            matcher_metrics_port=reader.optional_integer("MATCHER_METRICS_PORT", minimum=0),
-            matcher_heartbeat_seconds=reader.seconds(
-                "MATCHER_HEARTBEAT_SECONDS", default.matcher_heartbeat_seconds
-            ),
-            matcher_replica_timeout_seconds=reader.seconds(
-                "MATCHER_REPLICA_TIMEOUT_SECONDS", default.matcher_replica_timeout_seconds
-            ),
-            log_level=reader.choice("LOG_LEVEL", get_args(LogLevel), default.log_level, upper=True),
-            log_format=reader.choice("LOG_FORMAT", get_args(LogFormat), default.log_format),
-        )
+        environment = Environment(env, None if service is None else VARIABLES[service])
+        _refuse_placeholder_credentials(environment)
+        return build(cls, environment)
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -298,6 +564,35 @@ class Settings:
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self.jwt_secret
+
+
+def _read_by(service: Service) -> frozenset[str]:
+    return frozenset(
+        declared.name
+        for declared in declarations(Settings)
+        if service == "up" or service in declared.services
+    )
+
+
+# The variables each command reads; any other is ignored by it (its default is kept).
+VARIABLES: dict[Service, frozenset[str]] = {
+    service: _read_by(service) for service in get_args(Service)
+}
+
+
+def settings_table() -> str:
+    """The README's "Settings" table: a row a variable, in the order they are declared."""
+    rows = ["| variable | default | read by | notes |", "| --- | --- | --- | --- |"]
+    for declared in declarations(Settings):
+        default = declared.shown_default or shown(declared.default)
+        readers = (
+            "all"
+            if set(declared.services) == set(_EVERY)
+            else ", ".join(f"`{service}`" for service in _EVERY if service in declared.services)
+        )
+        notes = f"credential: {declared.doc}" if declared.credential else declared.doc
+        rows.append(f"| `{declared.name}` | {default} | {readers} | {notes} |")
+    return "\n".join(rows) + "\n"
 
 
 # Words that mark an example or a placeholder rather than a secret. At least six letters, so
@@ -347,238 +642,26 @@ def placeholder_password(value: str) -> bool:
     return any(word in letters for word in _PLACEHOLDER_PASSWORDS)
 
 
-def _refuse_placeholder_credentials(reader: _Reader) -> None:
+def _refuse_placeholder_credentials(env: Environment) -> None:
     """Passwords and tokens this service reads that are plainly placeholders stop it at
     start, naming the variable: a deployment applied with its example values must not run."""
-    candidates: list[tuple[str, str | None]] = [
-        ("DATABASE_URL", _url_password(reader.get("DATABASE_URL"))),
-        ("DATABASE_SETTINGS__PASSWORD", reader.get("DATABASE_SETTINGS__PASSWORD")),
-        ("RABBITMQ_URL", _url_password(reader.get("RABBITMQ_URL"))),
-        ("RABBITMQ_PASSWORD", reader.get("RABBITMQ_PASSWORD")),
-        ("SMTP_USER", reader.get("SMTP_USER")),
-        ("SMTP_PASSWORD", reader.get("SMTP_PASSWORD")),
-        ("TELEGRAM_BOT_TOKEN", reader.get("TELEGRAM_BOT_TOKEN")),
-    ]
-    for name, value in candidates:
+    for declared in declarations(Settings):
+        raw = env.text(declared.name)
+        value = None if raw is None or declared.credential is None else declared.credential(raw)
         if value is not None and placeholder_password(value):
             raise SettingsError(
-                f"{name} holds a placeholder credential ({value!r} is an example value): "
-                "give the real one"
+                f"{declared.name} holds a placeholder credential ({value!r} is an example "
+                "value): give the real one"
             )
 
 
-def _url_password(url: str | None) -> str | None:
-    """The password in a URL (``scheme://user:password@host``) or a libpq ``password=``."""
-    if url is None:
-        return None
-    match = re.search(r"(?:^|\s)password\s*=\s*'?([^'\s]*)", url)
-    if "://" not in url:
-        return match.group(1) if match else None
-    try:
-        return unquote(urlsplit(url).password or "") or None
-    except ValueError:
-        return None
+def main(argv: list[str]) -> int:
+    if argv != ["--markdown"]:
+        print("usage: python -m shared.settings --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(settings_table())
+    return 0
 
 
-def _smtp(reader: _Reader, default: SmtpSettings) -> SmtpSettings:
-    tls = reader.choice("SMTP_TLS", get_args(SmtpTls), default.tls)
-    return SmtpSettings(
-        host=reader.get("SMTP_HOST"),
-        port=reader.integer("SMTP_PORT", 465 if tls == "tls" else default.port, minimum=1),
-        user=reader.get("SMTP_USER"),
-        password=reader.get("SMTP_PASSWORD"),
-        sender=reader.get("SMTP_FROM") or default.sender,
-        tls=tls,
-        ca_file=reader.get("SMTP_CA_FILE"),
-        pool_size=reader.integer("SMTP_POOL_SIZE", default.pool_size, minimum=1),
-        timeout_seconds=reader.seconds("SMTP_TIMEOUT_SECONDS", default.timeout_seconds),
-    )
-
-
-def parse_shard(text: str, variable: str) -> Shard:
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not match:
-        raise SettingsError(f"{variable} must look like I/N (for example 0/1 or 2/4), got {text!r}")
-    index, count = int(match.group(1)), int(match.group(2))
-    if count < 1 or index >= count:
-        raise SettingsError(f"{variable} must satisfy 0 <= I < N and N >= 1, got {text!r}")
-    return Shard(index, count)
-
-
-class _Reader:
-    """Reads and checks one environment mapping; every failure names its variable."""
-
-    def __init__(self, env: Mapping[str, str], allowed: frozenset[str] | None = None) -> None:
-        self._env = env
-        self._allowed = allowed  # None: every variable
-
-    def raw(self, name: str) -> str | None:
-        """The value as set (not stripped), or None when absent or not this service's."""
-        if self._allowed is not None and name not in self._allowed:
-            return None
-        return self._env.get(name)
-
-    def get(self, name: str) -> str | None:
-        value = self.raw(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
-
-    def integer(self, name: str, default: int, *, minimum: int) -> int:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < minimum:
-            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-        return value
-
-    def choice(
-        self, name: str, allowed: tuple[Choice, ...], default: Choice, *, upper: bool = False
-    ) -> Choice:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        value = raw.upper() if upper else raw.lower()
-        for choice in allowed:
-            if value == choice:
-                return choice
-        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        value = raw.lower()
-        if value in ("true", "1", "yes", "on"):
-            return True
-        if value in ("false", "0", "no", "off"):
-            return False
-        raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-    def seconds(self, name: str, default: float) -> float:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        return _positive_seconds(name, raw)
-
-    def per_second(self, name: str, default: float) -> float:
-        """A positive rate, such as ``25`` or ``0.5`` a second."""
-        raw = self.get(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number a second, got {raw!r}") from None
-        if not 0 < value < 10**6:
-            raise SettingsError(f"{name} must be a positive number a second, got {raw!r}")
-        return value
-
-    def seconds_list(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
-        """A comma-separated list of positive seconds; an empty value means none."""
-        raw = self.raw(name)
-        if raw is None:
-            return default
-        return tuple(_positive_seconds(name, part) for part in raw.split(",") if part.strip())
-
-    def rate(self, name: str, default: Rate) -> Rate:
-        """``COUNT/SECONDS``, such as ``10/900`` for ten in fifteen minutes."""
-        raw = self.get(name)
-        if raw is None:
-            return default
-        match = re.fullmatch(r"(\d{1,9})\s*/\s*(\d{1,9}(?:\.\d+)?)", raw)
-        if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
-            raise SettingsError(
-                f"{name} must be COUNT/SECONDS with both positive (for example 10/900), got {raw!r}"
-            )
-        return Rate(int(match.group(1)), float(match.group(2)))
-
-    def networks(self, name: str) -> tuple[IPv4Network | IPv6Network, ...]:
-        """A comma-separated list of addresses or CIDR networks; empty for none."""
-        raw = self.get(name)
-        if raw is None:
-            return ()
-        networks = []
-        for part in filter(str.strip, raw.split(",")):
-            try:
-                networks.append(ip_network(part.strip(), strict=False))
-            except ValueError:
-                raise SettingsError(
-                    f"{name} must be addresses or CIDR networks separated by commas "
-                    f"(for example 10.0.0.0/8,fd00::/8), got {part.strip()!r}"
-                ) from None
-        return tuple(networks)
-
-    def optional_integer(self, name: str, *, minimum: int) -> int | None:
-        return None if self.get(name) is None else self.integer(name, 0, minimum=minimum)
-
-    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
-        if scheme not in schemes:
-            raise SettingsError(
-                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, "
-                f"got {raw!r}"
-            )
-        return raw.rstrip("/")
-
-
-def _positive_seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw.strip()!r}") from None
-    if not 0 < value < 10**7:
-        raise SettingsError(f"{name} must be a positive number of seconds, got {raw.strip()!r}")
-    return value
-
-
-def _database_url(reader: _Reader) -> str | None:
-    url = reader.get("DATABASE_URL")
-    if url is not None:
-        if not url.startswith(("postgresql://", "postgres://")) and "=" not in url:
-            raise SettingsError(
-                "DATABASE_URL must be a libpq URL (postgresql://...) or key=value string, "
-                f"got {url!r}"
-            )
-        return url
-    parts = {part: reader.get(f"DATABASE_SETTINGS__{part}") for part in _SEED_DB_PARTS}
-    if not any(parts.values()):
-        return None
-    if not parts["DBNAME"]:
-        raise SettingsError(
-            "DATABASE_SETTINGS__DBNAME is not set, but other DATABASE_SETTINGS__ variables are"
-        )
-    port = parts["PORT"] or "5432"
-    if not port.isdigit():
-        raise SettingsError(f"DATABASE_SETTINGS__PORT must be a port number, got {port!r}")
-    credentials = ""
-    if parts["USER"]:
-        credentials = quote(parts["USER"], safe="")
-        if parts["PASSWORD"]:
-            credentials += ":" + quote(parts["PASSWORD"], safe="")
-        credentials += "@"
-    host = parts["HOST"] or "localhost"
-    return f"postgresql://{credentials}{host}:{port}/{quote(parts['DBNAME'], safe='')}"
-
-
-def _rabbitmq_url(reader: _Reader) -> str:
-    """RABBITMQ_URL, else one built from RABBITMQ_HOST/PORT/USER/PASSWORD (each defaulting to
-    RabbitMQ's own: localhost, 5672, guest, guest)."""
-    url = reader.get("RABBITMQ_URL")
-    if url is not None:
-        if not url.startswith(("amqp://", "amqps://")):
-            raise SettingsError(f"RABBITMQ_URL must start with amqp:// or amqps://, got {url!r}")
-        return url
-    host = reader.get("RABBITMQ_HOST") or "localhost"
-    port = reader.integer("RABBITMQ_PORT", 5672, minimum=1)
-    user = quote(reader.get("RABBITMQ_USER") or "guest", safe="")
-    password = quote(reader.get("RABBITMQ_PASSWORD") or "guest", safe="")
-    return f"amqp://{user}:{password}@{host}:{port}/"
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

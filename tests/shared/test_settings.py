@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import get_args
+
 import pytest
 
 from shared.errors import SettingsError
-from shared.settings import Rate, Settings, Shard
+from shared.setting import declarations
+from shared.settings import VARIABLES, Rate, Service, Settings, Shard, settings_table
 
 
 def test_defaults_need_nothing_but_are_incomplete_for_the_api() -> None:
@@ -165,3 +172,96 @@ def test_channel_settings_have_safe_defaults_and_are_read() -> None:
     assert settings.telegram_bot_token == "123:abc"
     assert settings.telegram_max_per_second == 10
     assert settings.binance_rest_weight_per_minute == 1200
+
+
+def test_the_declared_defaults_are_what_an_empty_environment_gives() -> None:
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}, service="up") == Settings()
+
+
+def test_each_variable_is_declared_once_for_commands_that_exist() -> None:
+    names = [declared.name for declared in declarations(Settings)]
+    assert len(names) == len(set(names))
+    commands = set(get_args(Service))
+    for declared in declarations(Settings):
+        assert declared.services, declared.name
+        assert set(declared.services) <= commands - {"up"}, declared.name
+    assert VARIABLES["up"] == set(names)
+
+
+# A scheme each URL setting accepts; a URL setting declared without one here fails below.
+URL_SCHEMES = {
+    "DATABASE_URL": "postgresql",
+    "RABBITMQ_URL": "amqp",
+    "BINANCE_WS_URL": "wss",
+    "BINANCE_REST_URL": "https",
+    "TELEGRAM_API_URL": "https",
+}
+MALFORMED_URLS = [
+    "{scheme}://u:hunter2@host:notaport/db",
+    "{scheme}://u:hunter2@host:99999/db",
+    "{scheme}://u:hun@ter2@host:notaport/db",  # an @ not escaped in the password
+    "{scheme}://u:hunter2:more@host:notaport/db",
+    "{scheme}://u:hunter2@[::1/db",  # an IPv6 address not closed
+    "{scheme}:/u:hunter2@host/db",  # a slash short
+    "ftp://u:hunter2@host/db",
+    "u:hunter2@host/db",
+    "{scheme}://host:notaport/db?user=u&password=hunter2",
+]
+
+
+def test_every_url_setting_is_covered() -> None:
+    assert {d.name for d in declarations(Settings) if d.name.endswith("_URL")} == set(URL_SCHEMES)
+
+
+@pytest.mark.parametrize("template", MALFORMED_URLS)
+@pytest.mark.parametrize("variable", URL_SCHEMES)
+def test_an_error_about_a_malformed_url_never_shows_its_password(
+    variable: str, template: str
+) -> None:
+    value = template.format(scheme=URL_SCHEMES[variable])
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    message = str(caught.value)
+    assert message.startswith(f"{variable} ")
+    assert "\n" not in message
+    assert "***" in message
+    everything = "".join(traceback.format_exception(caught.value))
+    assert "hunter2" not in everything
+    assert "ter2" not in everything  # nor a part of it
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret@db:5432/alerts",
+        "postgres://db/alerts",
+        "postgresql://h1:5432,h2:5433/alerts?target_session_attrs=read-write",
+        "postgresql://[::1]:5432/alerts",
+        "postgresql:///alerts?host=/var/run/postgresql",
+        "host=db port=5432 dbname=alerts user=app password=s3cret",
+    ],
+)
+def test_libpq_urls_and_key_value_strings_are_taken_as_given(url: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+def test_the_readmes_table_is_the_declarations() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
+    assert table == settings_table(), (
+        "README.md's Settings table is not the declarations' "
+        "(paste the output of python -m shared.settings --markdown)"
+    )
+
+
+def test_the_table_is_printed_by_the_module() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "shared.settings", "--markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout == settings_table()
+    assert printed.stdout.count("\n") == 2 + len(list(declarations(Settings)))
