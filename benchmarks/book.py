@@ -347,10 +347,11 @@ class Database:
 
     def fill(self, alerts: Alerts) -> None:
         cursor = self.conn.cursor()
-        columns = "id, user_id, symbol, trigger_condition, target_price, email"
+        columns = "id, user_id, symbol, trigger_condition, target_price, channels"
+        channels = '{"email": "a@example.com"}'
         with cursor.copy(f"COPY alerts ({columns}) FROM STDIN") as copy:
             for alert_id, symbol, condition, target, *_ in alerts.rows(self.rows):
-                copy.write_row((alert_id, 1, symbol, condition, repr(target), "a@example.com"))
+                copy.write_row((alert_id, 1, symbol, condition, repr(target), channels))
         self.rows = len(alerts.ids)
         self.conn.execute("VACUUM ANALYZE alerts")
 

@@ -177,7 +177,7 @@ async def seed_way(url: str, queue: str, count: int) -> float:
                 "UPDATE alerts SET state = 'triggered', triggered_at = now(), triggered_price = 1,"
                 " fire_count = 1 WHERE id = %s AND state = 'created'"
                 " RETURNING id, user_id, symbol, trigger_condition, target_price, triggered_price,"
-                " triggered_at, email",
+                " triggered_at, channels ->> 'email'",
                 (alert_id,),
             )
             row = await cursor.fetchone()

@@ -522,6 +522,7 @@ EMAIL = Field(
     {
         "anyOf": [EMAIL_SCHEMA, {"type": "null"}],
         "x-channel": "email",
+        "x-autocomplete": "email",  # the page's input offers the browser's saved addresses
         "examples": ["you@example.com"],
     },
     parse_optional_email,

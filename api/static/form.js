@@ -141,8 +141,7 @@ export class CreateForm {
         if (schema.minimum !== undefined) input.min = schema.minimum;
         if (schema.maximum !== undefined) input.max = schema.maximum;
       }
-      if (name === "email") input.autocomplete = "email";
-      else input.autocomplete = "off";
+      input.autocomplete = schema["x-autocomplete"] || "off";
       const words = schema["x-words"];
       if (words === "price" || words === "percent") input.inputMode = "decimal";
       if (example(schema)) input.placeholder = example(schema);
