@@ -111,7 +111,7 @@ class Alerts:
         ids, symbols, above, targets = self.ids, self.symbols, self.above, self.targets
         for i in range(start, stop):
             condition = "above" if above[i] else "below"
-            yield BookRow(ids[i], names[symbols[i]], condition, targets[i], {}, 0, None, 0, None)
+            yield BookRow(ids[i], names[symbols[i]], condition, targets[i], None, 0, None, 0, None)
 
     def quiet_ticks(self, count: int, rng: random.Random) -> list[Tick]:
         picks = rng.choices(range(SYMBOLS), weights=self.symbol_weights, k=count)

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, KeysView, Sequence
 
-from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, slot_of
+from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, PLACE_BITS, slot_of
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
-from matcher.sorted_keys import BLOCK_SIZE, SortedKeys
+from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
 
 __all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "BookRow"]
@@ -146,11 +146,11 @@ class AlertBook:
 
         Raises ValueError naming the field for a row its kind refuses (``matcher.kinds``); the
         book is then unchanged."""
-        room, group, key = self._kind(row.trigger_condition).enter(row)
+        place, key = self._kind(row.trigger_condition).enter(row)
         if row.id in self._keys:
             self.remove(row.id)
         book = self._book_for(row.symbol)
-        entry = book.enter(room, group, key)
+        entry = key | (book.placed.get(place) or book.place_bits(place))
         self._keys[row.id] = entry
         book.place(entry)
         book.settle()
@@ -174,31 +174,45 @@ class AlertBook:
         """Add many alerts at once, sorting each index once: far faster than ``add`` per row.
         An id already in the book (or seen earlier in ``rows``) is replaced. Returns how many
         rows were read. O(n + m log m) for m rows. A refused row raises ValueError; the rows
-        before it are in the book."""
-        pending: dict[SortedKeys, list[int]] = {}
+        before it are in the book.
+
+        Per row, O(1): the kind's key, the place's index bits (cached per symbol book), and
+        the key appended to its index's share; each share is sorted into its index and counted
+        in its room once, at the end. Fired repeating alerts (a cooldown's end above the key)
+        are placed one by one: few, after a restart."""
+        shares: dict[int, list[int]] = {}  # index and slot bits -> the live keys of that index
+        share_books: dict[int, SymbolBook] = {}
         touched: set[SymbolBook] = set()
-        keys, books, kind_of = self._keys, self._books, self._kind
+        keys, books, kinds = self._keys, self._books, KINDS
         count = 0
         try:
             for row in rows:
                 count += 1
-                room, group, key = kind_of(row.trigger_condition).enter(row)
+                kind = kinds.get(row.trigger_condition) or self._kind(row.trigger_condition)
+                place, key = kind.enter(row)
                 alert_id = row.id
                 old = keys.get(alert_id)
                 if old is not None:
-                    touched.add(self._unindex(old, pending))
+                    touched.add(self._unindex(old, shares))
                 book = books.get(row.symbol) or self._book_for(row.symbol)
-                touched.add(book)
-                entry = keys[alert_id] = book.enter(room, group, key)
-                index_keys, kept = book.where(entry)
-                share = pending.get(index_keys)
+                bits = book.placed.get(place)
+                if bits is None:
+                    bits = book.place_bits(place)
+                entry = keys[alert_id] = key | bits
+                if entry > LIVE_MASK:
+                    book.place(entry)
+                    touched.add(book)
+                    continue
+                share = shares.get(bits)
                 if share is None:
-                    share = pending[index_keys] = []
-                share.append(kept)
-                book.counted(entry, 1)
+                    share = shares[bits] = []
+                    share_books[bits] = book
+                share.append(entry)
         finally:
-            for index_keys, share in pending.items():
-                index_keys.extend_sorted(share)
+            for bits, share in shares.items():
+                book = share_books[bits]
+                touched.add(book)
+                book.place_sorted(share)
             for book in touched:
                 if self._books.get(book.symbol) is not book:
                     continue
@@ -215,15 +229,16 @@ class AlertBook:
             raise ValueError(f"condition must be one of {', '.join(KINDS)}, got {condition!r}")
         return kind
 
-    def _unindex(self, entry: int, pending: dict[SortedKeys, list[int]]) -> SymbolBook:
-        """Take ``entry`` out of its index, or out of ``pending`` if a load has not indexed it
+    def _unindex(self, entry: int, shares: dict[int, list[int]]) -> SymbolBook:
+        """Take ``entry`` out of its index, or out of its share if a load has not indexed it
         yet; the symbol book it was in. Its band is the caller's to rebuild."""
         book = self._slots[slot_of(entry)]
         assert book is not None
         index_keys, kept = book.where(entry)
-        if not index_keys.discard(kept):
-            pending[index_keys].remove(kept)
-        book.counted(entry, -1)
+        if index_keys.discard(kept):
+            book.counted(entry, -1)
+        else:
+            shares[entry & PLACE_BITS].remove(entry)  # a replaced id of the same load: rare
         return book
 
     def _book_for(self, symbol: str) -> SymbolBook:

@@ -57,6 +57,7 @@ SLOT_MASK = MAX_SYMBOLS - 1
 LOW_MASK = (1 << ORDER_SHIFT) - 1
 ORDER_MASK = (1 << ORDER_BITS) - 1
 LIVE_MASK = (1 << LIVE_BITS) - 1
+PLACE_BITS = (INDEX_MASK << INDEX_SHIFT) | (SLOT_MASK << SLOT_SHIFT)  # which index of which symbol
 
 # The indexes of a symbol, by number.
 UP = 0  # fires at price >= the level: above, crossing from below, watchers of below alerts

@@ -39,7 +39,7 @@ from matcher.keys import (
     index_of,
     value,
 )
-from matcher.kinds.common import Room, RoomClass
+from matcher.kinds.common import Place, Room, RoomClass
 from matcher.sorted_keys import SortedKeys
 from matcher.windows import NO_MINUTE, MinuteWindows
 
@@ -83,6 +83,7 @@ class SymbolBook:
         "nearest_below",
         "next_event_ms",
         "owners",
+        "placed",
         "rooms",
         "size",
         "slot",
@@ -97,6 +98,7 @@ class SymbolBook:
         self.indexes: list[SortedKeys | None] = [None] * INDEXES
         self.owners: list[Room | None] = [None] * INDEXES  # index number -> its room
         self.rooms: dict[RoomClass, Room] = {}  # in rank order
+        self.placed: dict[Place, int] = {}  # a place -> the index and slot bits of its keys
         self.cooling = SortedKeys(block_size)
         self.windows: MinuteWindows | None = None
         self.lo = -math.inf
@@ -139,6 +141,9 @@ class SymbolBook:
             if room.size:
                 continue
             del self.rooms[room_class]
+            self.placed = {
+                place: bits for place, bits in self.placed.items() if place[0] is not room_class
+            }
             for index, owner in enumerate(self.owners):
                 if owner is room:
                     self.owners[index] = None
@@ -147,11 +152,13 @@ class SymbolBook:
                         self._free_indexes.append(index)
         self.fit_windows()
 
-    def enter(self, room_class: RoomClass, group: int, key: int) -> int:
-        """The entry of a key a kind made: with its room's index number and the symbol's
-        slot in it. The alert is not placed yet."""
+    def place_bits(self, place: Place) -> int:
+        """The index and slot bits of a place's keys (``placed`` caches them: read it first),
+        its room and index made if need be. O(1)."""
+        room_class, group = place
         index = self.room(room_class).index_for(group)
-        return key | (index << INDEX_SHIFT) | (self.slot << SLOT_SHIFT)
+        bits = self.placed[place] = (index << INDEX_SHIFT) | (self.slot << SLOT_SHIFT)
+        return bits
 
     # Where alerts are kept ---------------------------------------------------------------
 
@@ -184,6 +191,18 @@ class SymbolBook:
         keys, kept = self.where(entry)
         keys.add(kept)
         self.counted(entry, 1)
+
+    def place_sorted(self, live: list[int]) -> None:
+        """Add many live keys of one index at once (a load's share): one sort, one count."""
+        if not live:
+            return
+        index = index_of(live[0])
+        keys = self.where(live[0])[0]
+        keys.extend_sorted(live)
+        self.size += len(live)
+        owner = self.owners[index]
+        assert owner is not None
+        owner.counted(index, len(live))
 
     def unplace(self, entry: int) -> None:
         """Remove one alert in any phase. O(log n). The band is the caller's to rebuild."""

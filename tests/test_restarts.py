@@ -55,8 +55,9 @@ async def insert_alerts(pool: AsyncConnectionPool, count: int) -> list[int]:
         user = await cursor.fetchone()
         assert user is not None
         cursor = await conn.execute(
-            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, email)"
-            " SELECT %s, 'BTCUSDT', 'above', 40000 + n, 'user' || n || '@example.com'"
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, channels)"
+            " SELECT %s, 'BTCUSDT', 'above', 40000 + n,"
+            " jsonb_build_object('email', 'user' || n || '@example.com')"
             " FROM generate_series(1, %s) AS n RETURNING id",
             (user[0], count),
         )

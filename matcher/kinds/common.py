@@ -32,7 +32,8 @@ class BookRow(NamedTuple):
     symbol: str
     trigger_condition: str
     target_price: float | None
-    params: Mapping[str, str]  # the kind's fields but target_price (shared.vocabulary)
+    # The kind's fields but target_price (shared.vocabulary); None when it has none.
+    params: Mapping[str, str] | None
     cooldown_seconds: int  # 0 for a once alert
     reference_price: float | None
     fire_count: int
@@ -87,8 +88,11 @@ class Room(Protocol):
 
 # A room's class: the symbol book makes one per family it holds.
 RoomClass = Callable[["SymbolBook"], Room]
-# Where an alert enters: its room's class, the room's group it goes into, and its key.
-Entry = tuple[RoomClass, int, int]
+# Where an alert goes: its room's class and the room's group (a kind keeps one constant tuple
+# per place, which the symbol book caches the index bits of).
+Place = tuple[RoomClass, int]
+# An alert entering: its place and its key.
+Entry = tuple[Place, int]
 
 
 class Kind(Protocol):
@@ -98,9 +102,9 @@ class Kind(Protocol):
     name: str
 
     def enter(self, row: BookRow) -> Entry:
-        """(room, group, key): where the alert goes, and its key without symbol slot and index
-        (with its phase's end time above it, see ``matcher.keys``). Raises ValueError naming the
-        field for a row this kind refuses."""
+        """(place, key): where the alert goes, and its key without symbol slot and index (with
+        its phase's end time above it, see ``matcher.keys``). Raises ValueError naming the field
+        for a row this kind refuses."""
         ...
 
 
@@ -137,13 +141,15 @@ def check_absent(name: str, field: object, condition: str) -> None:
         raise ValueError(f"{name} must be None for a {condition!r} alert, got {field!r}")
 
 
-def check_params(row: BookRow, names: tuple[str, ...]) -> None:
-    """The row's params are exactly ``names``."""
-    if set(row.params) != set(names):
+def check_params(row: BookRow, names: tuple[str, ...]) -> Mapping[str, str]:
+    """The row's params, which must be exactly ``names``."""
+    params = row.params or {}
+    if len(params) != len(names) or any(name not in params for name in names):
         raise ValueError(
             f"params must be exactly {list(names)} for a {row.trigger_condition!r} alert, got "
-            f"{sorted(row.params)}"
+            f"{sorted(params)}"
         )
+    return params
 
 
 def cooling(key: int, last_fired_ms: int | None) -> int:

@@ -34,12 +34,13 @@ from matcher.keys import (
 from matcher.kinds.common import (
     BookRow,
     Entry,
+    Place,
     check_common,
     check_params,
     check_price,
     cooling,
 )
-from matcher.kinds.level import Levels
+from matcher.kinds.level import PLACES, Levels
 
 if TYPE_CHECKING:
     from matcher.symbol_book import Reactions, SymbolBook
@@ -99,6 +100,9 @@ class Undecided:
         return len(waiting or ())
 
 
+_WAITING: Place = (Undecided, UNDECIDED)
+
+
 class Crossing:
     name = "crossing"
 
@@ -109,18 +113,12 @@ class Crossing:
         alert_id, cooldown, reference = row.id, row.cooldown_seconds, row.reference_price
         if reference is None:
             if row.fire_count or row.last_fired_ms is not None:
-                raise ValueError(
-                    "reference_price must be given for a crossing alert that has fired"
-                )
-            return (
-                Undecided,
-                UNDECIDED,
-                key(bits(target), UNDECIDED, alert_id, cooldown, CROSSING_BIT),
-            )
+                raise ValueError("reference_price must be given for a crossing alert that fired")
+            return _WAITING, key(bits(target), UNDECIDED, alert_id, cooldown, CROSSING_BIT)
         reference = check_price("reference_price", reference)
         index = (UP if reference < target else DOWN) ^ (row.fire_count & 1)
         live = key(level_order(index, target), index, alert_id, cooldown, CROSSING_BIT)
-        return Levels, index, cooling(live, row.last_fired_ms)
+        return PLACES[index], cooling(live, row.last_fired_ms)
 
 
 def decided(undecided: int, price: float) -> int:

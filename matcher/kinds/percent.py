@@ -35,7 +35,15 @@ from matcher.keys import (
     index_of,
     key,
 )
-from matcher.kinds.common import BookRow, Entry, check_absent, check_common, check_params, cooling
+from matcher.kinds.common import (
+    BookRow,
+    Entry,
+    Place,
+    check_absent,
+    check_common,
+    check_params,
+    cooling,
+)
 from matcher.sorted_keys import SortedKeys
 from shared.vocabulary import WINDOWS
 
@@ -104,8 +112,9 @@ class PercentMoves:
     def counted(self, index: int, step: int) -> None:
         self.alerts += step
         number = SPANS.index(self.minutes[index])
+        before = self.window_alerts[number]
         self.window_alerts[number] += step
-        if self.window_alerts[number] == (1 if step > 0 else 0):  # a window starts or ends
+        if not before or not self.window_alerts[number]:  # a window starts or ends
             self._book.fit_windows()
 
     @property
@@ -184,8 +193,7 @@ class PercentMoves:
                     left += 1
             if left:
                 book.size -= left
-                for _ in range(left):
-                    self.counted(index, -1)
+                self.counted(index, -left)
         if cooling_entries:
             book.cool(cooling_entries)
 
@@ -208,6 +216,10 @@ class PercentMoves:
         return seen
 
 
+# One place per group (2 * window number + down): constant objects the symbol book caches.
+_PLACES: tuple[Place, ...] = tuple((PercentMoves, group) for group in range(2 * len(SPANS)))
+
+
 def _first(percents: SortedKeys) -> int:
     first = percents.first
     assert first is not None, "only called on a non-empty index"
@@ -225,16 +237,16 @@ class Percent:
         check_common(row)
         check_absent("target_price", row.target_price, self.name)
         check_absent("reference_price", row.reference_price, self.name)
-        check_params(row, _FIELDS)
-        percent_e4 = percent_in_e4(row.params["percent"])
+        params = check_params(row, _FIELDS)
+        percent_e4 = percent_in_e4(params["percent"])
         if not 0 < percent_e4 <= MAX_PERCENT_E4:
-            raise ValueError(f"percent must be in 0.0001 .. 1000, got {row.params['percent']!r}")
-        window = row.params["window"]
+            raise ValueError(f"percent must be in 0.0001 .. 1000, got {params['percent']!r}")
+        window = params["window"]
         if window not in WINDOW_MINUTES:
             raise ValueError(f"window must be one of {list(WINDOW_MINUTES)}, got {window!r}")
-        group = 2 * SPANS.index(WINDOW_MINUTES[window]) + self.down
+        place = _PLACES[2 * SPANS.index(WINDOW_MINUTES[window]) + self.down]
         live = key(percent_e4, 0, row.id, row.cooldown_seconds)
-        return PercentMoves, group, cooling(live, row.last_fired_ms)
+        return place, cooling(live, row.last_fired_ms)
 
 
 def percent_in_e4(text: str) -> int:

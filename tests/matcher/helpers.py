@@ -15,7 +15,7 @@ from shared.rabbit import declare_alert_queue
 
 def level_row(alert_id: int, symbol: str, condition: str, target: float) -> BookRow:
     """The book's row of a once ``above``/``below`` alert."""
-    return BookRow(alert_id, symbol, condition, target, {}, 0, None, 0, None)
+    return BookRow(alert_id, symbol, condition, target, None, 0, None, 0, None)
 
 
 async def received(rabbitmq_url: str, queue_name: str) -> list[dict[str, Any]]:

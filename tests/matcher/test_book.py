@@ -39,7 +39,7 @@ def level(
 ) -> BookRow:
     fire_count = 0 if last_fired_ms is None else 1
     return BookRow(
-        alert_id, symbol, condition, target, {}, cooldown, None, fire_count, last_fired_ms
+        alert_id, symbol, condition, target, None, cooldown, None, fire_count, last_fired_ms
     )
 
 
@@ -54,7 +54,7 @@ def crossing(
     symbol: str = "BTCUSDT",
 ) -> BookRow:
     return BookRow(
-        alert_id, symbol, "crossing", target, {}, cooldown, reference, fire_count, last_fired_ms
+        alert_id, symbol, "crossing", target, None, cooldown, reference, fire_count, last_fired_ms
     )
 
 

@@ -66,7 +66,7 @@ class Alert:
             self.side_up = (self.reference < self.target) != bool(self.fire_count & 1)
 
     def row(self) -> BookRow:
-        params = {}
+        params = None
         if self.percent_e4 is not None and self.window is not None:
             params = {
                 "percent": str(Decimal(self.percent_e4).scaleb(-4)),
