@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -71,10 +72,20 @@ class _EmbeddedServer(uvicorn.Server):
         return None
 
 
-EMBEDDED_POSTGRES_MISSING = (
-    "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set DATABASE_URL, "
-    "or install the embedded one with pip install 'pricealert[up]'"
-)
+def _embedded_postgres_missing() -> str:
+    """The refusal when neither DATABASE_URL nor pgserver is there, naming the requirement as
+    the installed package declares it (its extra ``up``): the project is on no package index,
+    so ``pip install 'pricealert[up]'`` cannot work, and the wheel has no checkout to point at."""
+    wanted = "pgserver"
+    for requirement in importlib.metadata.requires("pricealert") or ():
+        name, _, marker = requirement.partition(";")
+        if name.strip().startswith("pgserver") and 'extra == "up"' in marker:
+            wanted = name.strip()
+    return (
+        "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set DATABASE_URL, "
+        f"or install the embedded one with pip install '{wanted}'"
+        " (in a checkout: pip install '.[up]')"
+    )
 
 
 @contextlib.contextmanager
@@ -85,7 +96,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         try:
             from pgserver import get_server  # type: ignore[attr-defined]
         except ImportError as exc:
-            raise SettingsError(EMBEDDED_POSTGRES_MISSING) from exc
+            raise SettingsError(_embedded_postgres_missing()) from exc
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command it runs
 
     server = get_server(data_dir / "pgdata", cleanup_mode="stop")

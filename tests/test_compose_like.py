@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from tests.fake_binance import FakeBinance
 from tests.smtp_sink import SmtpSink
 from tests.wheel import START_TIMEOUT, Installed, Running, free_port, wheel_env
 
+# What the wheel's refusal names: the extra "up" as pyproject declares it.
+[UP_EXTRA] = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+    "optional-dependencies"
+]["up"]
 APPS = ("migrate", "api", "matcher-0", "matcher-1", "notifier")
 
 
@@ -210,5 +215,6 @@ def test_installed_up_without_database_url_or_pgserver_says_what_to_install(
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "pricealert: DATABASE_URL is not set and the embedded PostgreSQL is not installed: set "
-        "DATABASE_URL, or install the embedded one with pip install 'pricealert[up]'"
+        f"DATABASE_URL, or install the embedded one with pip install '{UP_EXTRA}' (in a checkout: "
+        "pip install '.[up]')"
     )
