@@ -411,7 +411,6 @@ def measure(
     warm_minutes(book, alerts)
     assert all(not book.match(*tick) for tick in ticks[:1000])
     result["quiet_pct_ns"], result["bare_pct_ns"] = paired_ns(ticks, book.match, bare_check(book))
-    book.load((*row[:6], 0, None, 0, None) for row in twelve_percent_rows(10**9))
     del book
     gc.collect()
 
@@ -441,14 +440,14 @@ def measure(
     extra_count = 20_000
     more = new_alerts(n + 1)
     more.extend(extra_count, rng)
-    fresh = [(base + i + 1, *row[1:]) for i, row in enumerate(more.rows())]
+    fresh = [row._replace(id=base + i + 1) for i, row in enumerate(more.rows())]
     started = time.perf_counter()
     for row in fresh:
         book.add(row)
     result["add_per_s"] = extra_count / (time.perf_counter() - started)
     started = time.perf_counter()
     for row in fresh:
-        book.remove(row[0])
+        book.remove(row.id)
     result["remove_per_s"] = extra_count / (time.perf_counter() - started)
     del book
     gc.collect()

@@ -95,8 +95,10 @@ class SymbolBook:
         self.symbol = symbol
         self.slot = slot
         self.size = 0  # alerts in every phase
-        self.indexes: list[SortedKeys | None] = [None] * INDEXES
-        self.owners: list[Room | None] = [None] * INDEXES  # index number -> its room
+        # Index number -> its keys, and its room: the fixed numbers, then one more per group
+        # as the symbol's rooms ask (grown, not allocated whole: a symbol has a few).
+        self.indexes: list[SortedKeys | None] = [None] * FIRST_GROUP_INDEX
+        self.owners: list[Room | None] = [None] * FIRST_GROUP_INDEX
         self.rooms: dict[RoomClass, Room] = {}  # in rank order
         self.placed: dict[Place, int] = {}  # a place -> the index and slot bits of its keys
         self.cooling = SortedKeys(block_size)
@@ -106,7 +108,7 @@ class SymbolBook:
         self.next_event_ms = NEVER
         self.nearest_below = -math.inf
         self.nearest_above = math.inf
-        self._free_indexes = list(range(INDEXES - 1, FIRST_GROUP_INDEX - 1, -1))
+        self._free_indexes: list[int] = []  # group index numbers given back, reused first
         self._block_size = block_size
         self._wanted = wanted  # the book's symbol -> minutes of history wanted
 
@@ -128,10 +130,15 @@ class SymbolBook:
 
     def new_index(self, room: Room) -> int:
         """A free index number for a group of ``room``."""
-        if not self._free_indexes:
+        if self._free_indexes:
+            index = self._free_indexes.pop()
+            self.owners[index] = room
+            return index
+        index = len(self.indexes)
+        if index == INDEXES:
             raise ValueError(f"{self.symbol} has {INDEXES} indexes already, the most a symbol has")
-        index = self._free_indexes.pop()
-        self.owners[index] = room
+        self.indexes.append(None)
+        self.owners.append(room)
         return index
 
     def _drop_empty_rooms(self) -> None:

@@ -141,12 +141,15 @@ def check_absent(name: str, field: object, condition: str) -> None:
         raise ValueError(f"{name} must be None for a {condition!r} alert, got {field!r}")
 
 
-def check_params(row: BookRow, names: tuple[str, ...]) -> Mapping[str, str]:
+NO_PARAMS: frozenset[str] = frozenset()
+
+
+def check_params(row: BookRow, names: frozenset[str]) -> Mapping[str, str]:
     """The row's params, which must be exactly ``names``."""
     params = row.params or {}
-    if len(params) != len(names) or any(name not in params for name in names):
+    if params.keys() != names:
         raise ValueError(
-            f"params must be exactly {list(names)} for a {row.trigger_condition!r} alert, got "
+            f"params must be exactly {sorted(names)} for a {row.trigger_condition!r} alert, got "
             f"{sorted(params)}"
         )
     return params

@@ -32,6 +32,7 @@ from matcher.keys import (
     value,
 )
 from matcher.kinds.common import (
+    NO_PARAMS,
     BookRow,
     Entry,
     Place,
@@ -109,7 +110,7 @@ class Crossing:
     def enter(self, row: BookRow) -> Entry:
         check_common(row)
         target = check_price("target_price", row.target_price)
-        check_params(row, ())
+        check_params(row, NO_PARAMS)
         alert_id, cooldown, reference = row.id, row.cooldown_seconds, row.reference_price
         if reference is None:
             if row.fire_count or row.last_fired_ms is not None:

@@ -44,6 +44,7 @@ from matcher.keys import (
     value,
 )
 from matcher.kinds.common import (
+    NO_PARAMS,
     BookRow,
     Entry,
     Place,
@@ -225,7 +226,7 @@ class Level:
             return self._place, (order << ORDER_SHIFT) | self._index_bits | alert_id
         check_common(row)
         target = check_price("target_price", target)
-        check_params(row, ())
+        check_params(row, NO_PARAMS)
         check_absent("reference_price", reference, self.name)
         live = key(level_order(self.index, target), self.index, alert_id, cooldown)
         if last_fired_ms is None:
