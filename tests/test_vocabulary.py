@@ -164,7 +164,7 @@ def _message(kind: str, fields: dict[str, object]) -> AlertMessage:
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_the_notifier_words_every_declared_kind(kind: str) -> None:
     words = describe(_message(kind, dict(KINDS[kind].example)))
-    for sentence in (words.headline, words.condition, words.next_fire):
+    for sentence in (words.headline, words.condition, words.comparison, words.next_fire):
         assert sentence
         assert "{" not in sentence, sentence
         assert "None" not in sentence, sentence
