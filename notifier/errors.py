@@ -1,6 +1,9 @@
-"""How a channel's send can fail: worth another try later, or never going to work."""
+"""The notifier's errors: how a channel's send can fail (worth another try later, or never
+going to work), and a channel without its room at start."""
 
 from __future__ import annotations
+
+from shared.errors import PriceAlertError
 
 
 class TransientSendError(Exception):
@@ -14,3 +17,9 @@ class TransientSendError(Exception):
 
 class PermanentSendError(Exception):
     """Will never be delivered as it is: the recipient or the message is refused for good."""
+
+
+class ChannelRoomError(PriceAlertError):
+    """The declared channels (``shared.vocabulary``) and the rooms of ``notifier.channels``
+    differ: a channel without a room, or a room without a declaration. The notifier does not
+    start."""

@@ -5,9 +5,10 @@ in the folder ``NOTIFIER_TEMPLATES`` names), in ``string.Template`` syntax with 
 (``notifier.wording`` writes them for every kind): ``$headline`` ("ETHUSDT rose 5.2% within
 1 hour, to 2,630.10"), ``$alert_condition`` ("at or above 50,000.00", "a rise of 5% within
 1 hour"), ``$next_fire`` (whether and when it can fire again), ``$symbol``, ``$condition``
-(the kind: above, below, crossing, up_pct, down_pct), ``$comparison``, ``$target`` (empty for a
-percent move), ``$price`` (grouped, at least two decimals), ``$triggered_at`` (UTC),
-``$alert_id`` and ``$seq`` (the fire's number). Values are HTML-escaped in the HTML part.
+(the kind's name, as ``trigger_condition`` says it), ``$comparison`` ("at or above", "across"),
+``$target`` (empty for a kind without a target price), ``$price`` (grouped, at least two
+decimals), ``$triggered_at`` (UTC), ``$alert_id`` and ``$seq`` (the fire's number). Values are
+HTML-escaped in the HTML part.
 
 The MIME text is written directly rather than through ``email.message.EmailMessage``, which
 costs about ten times as much per mail; its shape is checked by parsing it back with the

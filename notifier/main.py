@@ -6,17 +6,13 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 
-from notifier.channels import Channel
-from notifier.channels.email import EmailChannel, Mailer
-from notifier.channels.telegram import TelegramChannel
-from notifier.channels.webhook import WebhookChannel, WebhookSecrets
+from notifier.channels import Parts
+from notifier.channels.email import Mailer
+from notifier.channels.rooms import open_channels
 from notifier.consumer import Notifier
 from notifier.deliveries import DatabaseDeliveryLog, DeliveryLog, MemoryDeliveryLog
-from notifier.mail import MailRenderer
-from notifier.smtp import SmtpPool
 from notifier.sources import MessageSource, RabbitSource
-from notifier.webhook_secrets import DatabaseWebhookSecrets, NoWebhookSecrets
-from shared.db import create_pool
+from shared.db import GatedPool, create_pool
 from shared.probes import serve_probes
 from shared.running import stop_on_signals
 from shared.schema import SchemaGate
@@ -35,10 +31,11 @@ async def build_notifier(
     mailer: Mailer | None = None,
 ) -> Notifier:
     """A notifier for ``settings``: RabbitMQ and SMTP unless ``source`` or ``mailer`` stand in
-    for them; a Telegram channel when ``TELEGRAM_BOT_TOKEN`` is set. Everything it opens is
-    closed by ``stack``, also when a later step fails."""
+    for them; every channel whose room opens one for these settings (``notifier.channels``:
+    Telegram only with ``TELEGRAM_BOT_TOKEN``). Everything it opens is closed by ``stack``, also
+    when a later step fails."""
     deliveries: DeliveryLog
-    secrets: WebhookSecrets
+    pool: GatedPool | None = None
     schema_gate = None
     if settings.database_url:
         schema_gate = SchemaGate(settings.database_url, name="notifier")
@@ -46,33 +43,10 @@ async def build_notifier(
         await pool.open()
         stack.push_async_callback(pool.close)
         deliveries = DatabaseDeliveryLog(pool)
-        secrets = DatabaseWebhookSecrets(pool)
     else:
         log.warning("no DATABASE_URL: duplicates are caught within this process only")
         deliveries = MemoryDeliveryLog()
-        secrets = NoWebhookSecrets()
-    channels: list[Channel] = [
-        EmailChannel(
-            MailRenderer(settings.smtp.sender, settings.notifier_templates),
-            mailer or SmtpPool(settings.smtp),
-        ),
-        WebhookChannel(
-            secrets,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            allow_private=settings.webhook_allow_private,
-        ),
-    ]
-    if settings.telegram_bot_token:
-        channels.append(
-            TelegramChannel(
-                settings.telegram_api_url,
-                settings.telegram_bot_token,
-                max_per_second=settings.telegram_max_per_second,
-                timeout_seconds=settings.webhook_timeout_seconds,
-            )
-        )
-    for channel in channels:
-        stack.push_async_callback(channel.close)
+    channels = open_channels(settings, Parts(pool=pool, mailer=mailer), stack)
     if source is None:
         source = RabbitSource(
             settings.rabbitmq_url,
@@ -82,7 +56,7 @@ async def build_notifier(
         )
     return Notifier(
         source,
-        channels={channel.name: channel for channel in channels},
+        channels=channels,
         deliveries=deliveries,
         retry_delays=settings.notifier_retry_delays,
         schema_gate=schema_gate,

@@ -1,11 +1,13 @@
 """The notifier's Prometheus metrics: every delivery's outcome by channel, send latency by
-channel, messages in flight."""
+channel, messages in flight. The channel labels are the declared channels
+(``shared.vocabulary``)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-CHANNELS = ("email", "webhook", "telegram")
+from shared.vocabulary import CHANNELS
+
 OUTCOMES = (
     "sent",  # the channel accepted it
     "duplicate",  # already delivered: not sent again
@@ -58,7 +60,7 @@ class NotifierMetrics:
         """How many deliveries had ``outcome`` (of ``channel``, or of every channel)."""
         if outcome == "parked_malformed":
             return float(self.malformed._value.get())
-        channels = CHANNELS if channel is None else (channel,)
+        channels = tuple(CHANNELS) if channel is None else (channel,)
         return sum(float(self.deliveries.labels(c, outcome)._value.get()) for c in channels)
 
     def totals(self) -> dict[str, int]:

@@ -158,9 +158,9 @@ class RabbitSource:
 
     async def ack(self, message: Delivery) -> None:
         # aio-pika's ``ack()`` waits for aiormq's writer to take the frame: a future and a
-        # wake-up per message, and the writer drains its socket once per ack (measured: 975 to
-        # about 2,000 webhooks a second without it, benchmarks.webhooks). Without the wait the
-        # frame only goes on aiormq's write queue, at once unless that queue is full; it is
+        # wake-up per message, and the writer drains its socket once per ack: it bounds the
+        # notifier's rate (benchmarks.webhooks measures the rate of webhooks). Without the wait
+        # the frame only goes on aiormq's write queue, at once unless that queue is full; it is
         # bounded, and on a connection that just died nothing empties it, so the put is bounded
         # too (WRITE_TIMEOUT_SECONDS). A frame lost with its connection means a redelivery.
         if not isinstance(message, aio_pika.IncomingMessage):

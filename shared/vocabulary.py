@@ -3,8 +3,9 @@ declared once. Everything that names one of them reads it from here:
 
 - the API's parsing and errors, and ``/openapi.json`` (enums, titles, which fields a kind uses,
   examples), from which the page builds its form;
-- the notifier's wording (``summary``, ``headline`` and ``rearm`` are its sentences) and the
-  message's fields;
+- the notifier's wording (``headline``, ``condition``, ``comparison`` and ``rearm`` are its
+  sentences; ``notifier.facts`` writes what their placeholders stand for) and the message's
+  fields;
 - the database's CHECK lists (``shared.constraints`` writes them from these declarations when
   ``pricealert migrate`` runs; a test proves the schema holds exactly these names);
 - the matcher's rooms: ``matcher/kinds/<kind>.py`` for each kind and ``matcher/exchanges/<name>/``
@@ -45,8 +46,11 @@ class Kind:
     name: str
     title: str  # the choice, as a person reads it: "at or above a price"
     fields: tuple[str, ...]  # the fields it needs (shared.fields has each one's rule)
-    summary: str  # the alert itself: "at or above {target_price}"
+    summary: str  # the alert itself, as the page lists it: "at or above {target_price}"
     headline: str  # a fire: "{symbol} is above {target_price}"
+    # The alert itself after "your alert:" in a message: "a rise of {percent} within {window}".
+    condition: str
+    comparison: str  # how the price meets the alert, without values: "at or above", "across"
     rearm: str  # when a repeating alert can fire again, after its cooldown
     # Whether the side the price is on when the alert goes live is recorded (reference_price).
     reference: bool = False
@@ -102,6 +106,8 @@ KINDS = _by_name(
         ("target_price",),
         summary="at or above {target_price}",
         headline="{symbol} is above {target_price}",
+        condition="at or above {target_price}",
+        comparison="at or above",
         rearm="once the price has gone back below {target_price}",
         example={"target_price": "50000"},
     ),
@@ -111,6 +117,8 @@ KINDS = _by_name(
         ("target_price",),
         summary="at or below {target_price}",
         headline="{symbol} is below {target_price}",
+        condition="at or below {target_price}",
+        comparison="at or below",
         rearm="once the price has gone back above {target_price}",
         example={"target_price": "40000"},
     ),
@@ -120,6 +128,8 @@ KINDS = _by_name(
         ("target_price",),
         summary="crosses {target_price}{direction}",
         headline="{symbol} crossed {target_price}{way}, to {price}",
+        condition="crossing {target_price}",
+        comparison="across",
         rearm="when the price crosses back",
         reference=True,
         example={"target_price": "100000"},
@@ -130,6 +140,8 @@ KINDS = _by_name(
         ("percent", "window"),
         summary="rises {percent} within {window}",
         headline="{symbol} rose {moved} within {window}, to {price}",
+        condition="a rise of {percent} within {window}",
+        comparison="a rise of",
         rearm="when the move happens again",
         example={"percent": "5", "window": "1h"},
     ),
@@ -139,6 +151,8 @@ KINDS = _by_name(
         ("percent", "window"),
         summary="falls {percent} within {window}",
         headline="{symbol} fell {moved} within {window}, to {price}",
+        condition="a fall of {percent} within {window}",
+        comparison="a fall of",
         rearm="when the move happens again",
         example={"percent": "5", "window": "1h"},
     ),

@@ -1,7 +1,8 @@
 """One vocabulary: every kind, channel and window declared in ``shared.vocabulary`` is what the
 API documents and accepts, what the database's CHECK lists allow, what the page reads (it names
-none of them itself), what the notifier can put into words, and what the matcher has a room
-for. The page's form itself is checked in the browser (``tests/browser/test_vocabulary.py``)."""
+none of them itself), what the notifier can put into words (each kind) and has a room for (each
+channel), and what the matcher has a room for (each kind). The page's form itself is checked in
+the browser (``tests/browser/test_vocabulary.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
 from matcher.kinds import KINDS as ROOMS
+from notifier.channels.rooms import find_rooms
 from notifier.wording import describe
 from shared import constraints
 from shared.messages import AlertMessage
@@ -137,6 +139,10 @@ def test_every_declared_kind_has_a_room_in_the_matcher() -> None:
     assert set(ROOMS) == set(KINDS)
 
 
+def test_every_declared_channel_has_a_room_in_the_notifier() -> None:
+    assert list(find_rooms()) == list(CHANNELS)
+
+
 def _message(kind: str, fields: dict[str, object]) -> AlertMessage:
     params = {name: str(value) for name, value in fields.items() if name != "target_price"}
     target = fields.get("target_price")
@@ -164,7 +170,7 @@ def _message(kind: str, fields: dict[str, object]) -> AlertMessage:
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_the_notifier_words_every_declared_kind(kind: str) -> None:
     words = describe(_message(kind, dict(KINDS[kind].example)))
-    for sentence in (words.headline, words.condition, words.next_fire):
+    for sentence in (words.headline, words.condition, words.comparison, words.next_fire):
         assert sentence
         assert "{" not in sentence, sentence
         assert "None" not in sentence, sentence

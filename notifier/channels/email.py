@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from notifier.channels import Parts
 from notifier.errors import PermanentSendError
 from notifier.mail import Mail, MailRenderer
+from notifier.smtp import SmtpPool
 from notifier.wording import MalformedAlert
 from shared.messages import AlertMessage
+from shared.settings import Settings
 
 
 class Mailer(Protocol):
@@ -17,6 +20,12 @@ class Mailer(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def open_channel(settings: Settings, parts: Parts) -> EmailChannel:
+    """Mails through SMTP (``SMTP_*``), or through the mailer that stands in for it."""
+    renderer = MailRenderer(settings.smtp.sender, settings.notifier_templates)
+    return EmailChannel(renderer, parts.mailer or SmtpPool(settings.smtp))
 
 
 class EmailChannel:

@@ -2,12 +2,10 @@
 the answer, over kept-alive connections, to checked addresses only.
 
 Hand-written for speed, on asyncio's transports with httptools (the C parser uvicorn uses) for
-the answers. Measured on the 2-core development machine against the same uvicorn receiver,
-32 connections each, 2026-11-26: aiohttp's client made 1,940 requests a second, this one 9,781
-(``benchmarks/webhooks.py`` reports it in every run beside a naive sender and the receiver's
-ceiling). It does what webhooks need and no more: POST, ``Content-Length`` bodies, answers of
-any framing (httptools), keep-alive, TLS with the host name checked, no redirects, no proxies,
-no cookies.
+the answers: ``benchmarks/webhooks.py`` measures its rate in every run, beside a naive sender
+and the receiver's ceiling. It does what webhooks need and no more: POST, ``Content-Length`` bodies,
+answers of any framing (httptools), keep-alive, TLS with the host name checked, no redirects, no
+proxies, no cookies.
 
 Safety (SSRF) lives here because this client both resolves and connects: ``resolve`` returns
 the addresses a host may be reached at (or raises ``UnsafeAddress``), and the connection is

@@ -18,13 +18,27 @@ import aiohttp
 import orjson
 from aiolimiter import AsyncLimiter
 
+from notifier.channels import Parts
 from notifier.errors import PermanentSendError, TransientSendError
 from notifier.wording import MalformedAlert, describe
 from shared.messages import AlertMessage
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's limit for one message
+
+
+def open_channel(settings: Settings, parts: Parts) -> TelegramChannel | None:
+    """Only when the server has a bot (``TELEGRAM_BOT_TOKEN``)."""
+    if not settings.telegram_bot_token:
+        return None
+    return TelegramChannel(
+        settings.telegram_api_url,
+        settings.telegram_bot_token,
+        max_per_second=settings.telegram_max_per_second,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
 
 
 class TelegramChannel:

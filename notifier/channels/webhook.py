@@ -15,8 +15,9 @@ Safety (SSRF): an address that is not public (``shared.addresses``) is refused u
 send time; the connection is then made to exactly those checked addresses
 (``notifier.channels.http``), so no second resolution can slip another in.
 
-The HTTP client is our own lean one (``notifier.channels.http``), five times aiohttp's rate
-here; one client (one pool of kept-alive connections) serves every webhook.
+The HTTP client is our own lean one, hand-written for speed (``notifier.channels.http``;
+``benchmarks/webhooks.py`` measures it); one client (one pool of kept-alive connections) serves
+every webhook.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from notifier.channels import Parts
 from notifier.channels.http import Answer, HttpClient, UnsafeAddress
 from notifier.channels.signing import sign
 from notifier.errors import PermanentSendError, TransientSendError
+from notifier.webhook_secrets import DatabaseWebhookSecrets, NoWebhookSecrets
 from notifier.wording import MalformedAlert, describe
 from shared.addresses import ip_literal, is_public
 from shared.messages import AlertMessage
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,18 @@ class WebhookSecrets(Protocol):
     async def of(self, user_id: int) -> str | None:
         """The user's current signing secret (``whsec_...``), or None if they have none."""
         ...
+
+
+def open_channel(settings: Settings, parts: Parts) -> WebhookChannel:
+    """Signs with each user's secret from the database (without one, standard webhooks park)."""
+    secrets: WebhookSecrets = (
+        NoWebhookSecrets() if parts.pool is None else DatabaseWebhookSecrets(parts.pool)
+    )
+    return WebhookChannel(
+        secrets,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+    )
 
 
 class WebhookChannel:

@@ -1,5 +1,5 @@
-"""Helpers the notifier's tests share: alert messages, publishing them as the matcher does, what
-is left on a queue, and a running notifier to wait on."""
+"""Helpers the notifier's tests share: alert messages, publishing them as the matcher does (with
+the matcher's own publisher), what is left on a queue, and a running notifier to wait on."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import aio_pika
 
+from matcher.publisher import RabbitPublisher
 from notifier.consumer import Notifier
 from shared.messages import AlertMessage
 from shared.rabbit import declare_alert_queue
@@ -34,21 +35,18 @@ def alert(alert_id: int, email: str = "ann@example.com", **fields: Any) -> Alert
     return AlertMessage(**values)
 
 
-async def publish(
-    rabbitmq_url: str, queue: str, bodies: list[bytes], message_ids: list[str] | None = None
-) -> None:
-    """As the matcher does: persistent, confirmed, on the alert queue."""
+async def publish(rabbitmq_url: str, queue: str, bodies: list[bytes]) -> None:
+    """Bodies that are not the matcher's (a malformed message), persistent and confirmed, on
+    the alert queue."""
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await declare_alert_queue(channel, queue)
-        for index, body in enumerate(bodies):
-            message_id = message_ids[index] if message_ids else str(index)
+        for body in bodies:
             await channel.default_exchange.publish(
                 aio_pika.Message(
                     body,
                     content_type="application/json",
-                    message_id=message_id,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key=queue,
@@ -56,9 +54,15 @@ async def publish(
 
 
 async def publish_alerts(rabbitmq_url: str, queue: str, alerts: list[AlertMessage]) -> None:
-    await publish(
-        rabbitmq_url, queue, [a.to_json() for a in alerts], [str(a.alert_id) for a in alerts]
-    )
+    """As the matcher does, with its publisher: persistent, confirmed, ``message_id``
+    ``<alert_id>:<seq>``."""
+    publisher = RabbitPublisher(rabbitmq_url, queue)
+    await publisher.open()
+    try:
+        confirmed = await publisher.publish(alerts)
+    finally:
+        await publisher.close()
+    assert confirmed == list(dict.fromkeys(a.fire for a in alerts)), "not every fire confirmed"
 
 
 async def drain_queue(rabbitmq_url: str, queue: str) -> list[aio_pika.abc.AbstractMessage]:

@@ -85,7 +85,7 @@ async def test_a_refused_recipient_is_parked_with_the_reason(
     await running.until(lambda: running.count("parked_permanent") + running.count("sent") == 2)
     (parked,) = await drain_queue(rabbitmq_url, parking_queue(queue_name))
     assert orjson.loads(parked.body)["alert_id"] == 3
-    assert parked.message_id == "3"
+    assert parked.message_id == "3:1"  # the fire, as the matcher names it
     headers = parked.headers or {}
     assert "550" in str(headers["x-pricealert-reason"])
     assert smtp_sink.alert_ids == [4]
