@@ -71,8 +71,10 @@ async def ticks_of(trades: list[Trade]) -> AsyncIterator[Trade]:
         yield trade
 
 
-def tick_without_prices(self: Matcher, symbol: str, price: float, time_ms: int) -> bool:
-    """``Matcher.tick`` as it was before it kept prices: the baseline of the price slot's cost.
+def trade_without_prices(
+    self: Matcher, symbol: str, price: float, quantity: float, time_ms: int
+) -> bool:
+    """``Matcher.trade`` as it was before it kept prices: the baseline of the price slot's cost.
     The same body, less the slot."""
     self.ticks += 1
     if self._gap is not None:
@@ -88,18 +90,18 @@ async def quiet_pass(matcher: Matcher, trades: list[Trade], *, prices: bool) -> 
     """Seconds for ``trades`` through the matcher's own tick loop, with the price slot or
     without it."""
     if not prices:
-        matcher.tick = types.MethodType(tick_without_prices, matcher)
+        matcher.trade = types.MethodType(trade_without_prices, matcher)
     try:
         started = time.perf_counter()
         await matcher._tick_loop(ticks_of(trades))
         return time.perf_counter() - started
     finally:
         if not prices:
-            del matcher.tick
+            del matcher.trade
 
 
 def record_price(matcher: Matcher, symbol: str, price: float, time_ms: int) -> None:
-    """A trade into its symbol's price slot alone, as ``Matcher.tick`` records it."""
+    """A trade into its symbol's price slot alone, as ``Matcher.trade`` records it."""
     minute = matcher.prices.minutes.get(symbol)
     if minute is None or time_ms >= minute.end_ms:
         matcher.prices.open_minute(symbol, price, time_ms)

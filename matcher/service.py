@@ -25,7 +25,7 @@ import psycopg
 from matcher import store
 from matcher.book import AlertBook
 from matcher.changes import change
-from matcher.feeds import Feed, PushFeed
+from matcher.feeds import Feed
 from matcher.figures import FeedFigures, MatcherFigures, flat
 from matcher.gap import GapPrices
 from matcher.metrics import MatcherMetrics
@@ -33,6 +33,7 @@ from matcher.pipeline import ClaimPipeline
 from matcher.prices import PriceRecorder, PriceWriter
 from matcher.publisher import Publisher
 from matcher.replicas import Replicas
+from matcher.sink import PushFeed
 from shared.backoff import full_jitter
 from shared.db import create_pool
 from shared.errors import DatabaseUnavailable, PartStopped
@@ -285,8 +286,14 @@ class Matcher:
             self._tick_task.cancel()
 
     def tick(self, symbol: str, price: float, time_ms: int) -> bool:
-        """One trade at Binance's trade time: keep its price, match it and hand what fired to
-        the claims. No I/O, no waiting; whether anything fired. O(1) for a quiet tick."""
+        """A price with no quantity: ``trade`` with quantity 0."""
+        return self.trade(symbol, price, 0.0, time_ms)
+
+    def trade(self, symbol: str, price: float, quantity: float, time_ms: int) -> bool:
+        """One trade at the exchange's trade time: keep its price, match it and hand what fired
+        to the claims. No I/O, no waiting; whether anything fired. O(1) for a quiet tick.
+        ``quantity`` (base asset; 0 for a price that is not a trade) is not matched yet: the
+        volume kinds will count it."""
         self.ticks += 1
         # The price slot (matcher.prices.Minute), updated in place; written once a second by
         # the price writer. Inline rather than a call: a call costs more than the update.
@@ -345,9 +352,9 @@ class Matcher:
             finally:
                 feed.stop()
             return
-        tick, room = self.tick, self.pipeline.room
+        trade, room = self.trade, self.pipeline.room
         async for symbol, price, time_ms in feed:
-            if tick(symbol, price, time_ms):
+            if trade(symbol, price, 0.0, time_ms):
                 await room()  # returns at once unless the claims are far behind
 
     async def _follow_changes(self) -> None:
