@@ -27,10 +27,10 @@ import orjson
 import websockets
 from picows import WSListener, WSTransport, WSUpgradeRequest, ws_connect, ws_create_server
 
-from matcher.binance.listener import StreamListener
-from matcher.book import AlertBook
+from matcher.book import AlertBook, BookRow
+from matcher.exchanges.binance.listener import StreamListener
 
-ONCE_LEVEL = (None, None, 0, None, 0, None)  # the book row after (id, symbol, condition, target)
+ONCE_LEVEL = (None, 0, None, 0, None)  # the book row after (id, symbol, condition, target)
 
 SYMBOLS = [f"B{i:03d}USDT" for i in range(100)]
 ALERTS_PER_SYMBOL = 1000
@@ -110,15 +110,15 @@ def quiet_book() -> AlertBook:
     for symbol in SYMBOLS:
         for i in range(ALERTS_PER_SYMBOL // 2):
             alert_id += 1
-            rows.append((alert_id, symbol, "above", 2000.0 + i, *ONCE_LEVEL))
+            rows.append(BookRow(alert_id, symbol, "above", 2000.0 + i, *ONCE_LEVEL))
             alert_id += 1
-            rows.append((alert_id, symbol, "below", 500.0 - i * 0.1, *ONCE_LEVEL))
+            rows.append(BookRow(alert_id, symbol, "below", 500.0 - i * 0.1, *ONCE_LEVEL))
     book.load(rows)
     return book
 
 
 class Ticks:
-    """What ``Matcher.tick`` does per trade (count, match), and the end of a run."""
+    """What ``Matcher.trade`` does per trade (count, match), and the end of a run."""
 
     def __init__(self, messages: int, match: Callable[[str, float, int], object]) -> None:
         self.count = 0
@@ -127,9 +127,9 @@ class Ticks:
         self._match = match
         self.done = asyncio.get_running_loop().create_future()
 
-    def tick(self, symbol: str, price: float) -> None:
+    def trade(self, symbol: str, price: float, quantity: float, time_ms: int) -> None:
         self.count += 1
-        self._match(symbol, price, 0)
+        self._match(symbol, price, time_ms)
         if self.count >= self._messages:
             if self.count == self._messages:
                 self.done.set_result(time.perf_counter())
@@ -139,7 +139,7 @@ class Ticks:
 
 async def picows_rate(url: str, messages: int, match: Callable[[str, float, int], object]) -> float:
     ticks = Ticks(messages, match)
-    listener = StreamListener(ticks.tick, lambda _: None, lambda _: None, lambda: None)
+    listener = StreamListener(ticks.trade, lambda _: None, lambda _: None, lambda: None)
     transport, _ = await ws_connect(lambda: listener, url, max_frame_size=1 << 20)
     ended = await ticks.done
     transport.disconnect()
@@ -190,7 +190,7 @@ async def run(messages: int) -> None:
     sender, url = start_sender(messages)
     try:
         full = await picows_rate(url, messages, book.match)
-        alone = await picows_rate(url, messages, lambda symbol, price: None)
+        alone = await picows_rate(url, messages, lambda symbol, price, time_ms: None)
         other = await websockets_rate(url, messages, book)
     finally:
         sender.terminate()

@@ -39,6 +39,7 @@ from benchmarks.book import Database, new_alerts
 from matcher import store
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
+from matcher.tick import Tick
 from shared.messages import V1_FIELDS, AlertMessage
 from shared.rabbit import declare_alert_queue, parking_queue
 from shared.settings import Shard
@@ -71,15 +72,17 @@ async def ticks_of(trades: list[Trade]) -> AsyncIterator[Trade]:
         yield trade
 
 
-def tick_without_prices(self: Matcher, symbol: str, price: float, time_ms: int) -> bool:
-    """``Matcher.tick`` as it was before it kept prices: the baseline of the price slot's cost.
+def trade_without_prices(
+    self: Tick, symbol: str, price: float, quantity: float, time_ms: int
+) -> bool:
+    """``Tick.trade`` as it was before it kept prices: the baseline of the price slot's cost.
     The same body, less the slot."""
-    self.ticks += 1
-    if self._gap is not None:
-        self._gap.see(symbol, price, time_ms)
-    fired = self._book.match(symbol, price, time_ms)
+    self.count += 1
+    if self.gap is not None:
+        self.gap.see(symbol, price, time_ms)
+    fired = self.book.match(symbol, price, time_ms)
     if fired:
-        self._offer(symbol, fired, price, time_ms)
+        self.offer(symbol, fired, price, time_ms)
         return True
     return False
 
@@ -87,19 +90,20 @@ def tick_without_prices(self: Matcher, symbol: str, price: float, time_ms: int) 
 async def quiet_pass(matcher: Matcher, trades: list[Trade], *, prices: bool) -> float:
     """Seconds for ``trades`` through the matcher's own tick loop, with the price slot or
     without it."""
+    tick = matcher._tick
     if not prices:
-        matcher.tick = types.MethodType(tick_without_prices, matcher)
+        tick.trade = types.MethodType(trade_without_prices, tick)
     try:
         started = time.perf_counter()
-        await matcher._tick_loop(ticks_of(trades))
+        await tick.run(ticks_of(trades), matcher)
         return time.perf_counter() - started
     finally:
         if not prices:
-            del matcher.tick
+            del tick.trade
 
 
 def record_price(matcher: Matcher, symbol: str, price: float, time_ms: int) -> None:
-    """A trade into its symbol's price slot alone, as ``Matcher.tick`` records it."""
+    """A trade into its symbol's price slot alone, as ``Matcher.trade`` records it."""
     minute = matcher.prices.minutes.get(symbol)
     if minute is None or time_ms >= minute.end_ms:
         matcher.prices.open_minute(symbol, price, time_ms)
@@ -230,7 +234,7 @@ async def run(args: argparse.Namespace, database: Database) -> None:
         loaded, load_seconds = matcher.last_load
         assert loaded == len(matcher.book) == total, (loaded, len(matcher.book), total)
 
-        # Quiet ticks, in the tick loop itself (the same loop body as Matcher._tick_loop):
+        # Quiet ticks, in the tick loop itself (the same loop body as Tick.run):
         # with the price slot and without it, alternated, the best of each.
         quiet = new_alerts(seed=1).quiet_ticks(args.ticks, random.Random(3))
         floor_seconds = await bare_feed(quiet)

@@ -1,12 +1,13 @@
-"""Price feeds, and what a feed drives.
+"""Price feeds that are not an exchange's live feed.
 
 A feed is one of two shapes:
 
-- an async iterator of ``(symbol, price)`` trades, which the matcher's tick loop pulls
+- an async iterator of ``(symbol, price, time_ms)`` trades, which the matcher's tick loop pulls
   (``ReplayFeed``; ``QueueFeed``, the in-process one, for wiring a matcher to anything that
   produces trades, and for tests, which push trades and await their processing);
-- a ``PushFeed``, which calls ``TradeSink.tick`` itself, with no queue between its source and
-  the book (the live Binance feed, one call per WebSocket frame; ``SimulatedFeed``).
+- a ``matcher.sink.PushFeed``, which calls its ``TradeSink`` itself, with no queue between its
+  source and the book (an exchange's live feed, ``matcher.exchanges.feed``, one call per
+  WebSocket frame; ``SimulatedFeed``).
 """
 
 from __future__ import annotations
@@ -17,63 +18,13 @@ import math
 import random
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import BinaryIO, Protocol, runtime_checkable
-
-import orjson
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import BinaryIO
 
 from matcher.figures import FeedFigures
-from shared.version import Version
+from matcher.sink import PushFeed, TradeSink
 
 _END = ("", 0.0, 0)
-
-
-class TradeSink(Protocol):
-    """What a push feed drives: a matcher (``matcher.service.Matcher`` is one)."""
-
-    @property
-    def book_version(self) -> Version:
-        """Bumped whenever the book's alerts change: the symbols may have too."""
-        ...
-
-    def tick(self, symbol: str, price: float, time_ms: int) -> object:
-        """One trade, at its trade time (epoch milliseconds). No I/O, no waiting."""
-        ...
-
-    def symbols(self) -> Iterable[str]:
-        """The symbols with at least one live alert: what to follow."""
-        ...
-
-    def nearest(self, symbol: str) -> tuple[float, float]:
-        """The next prices below and above that would cross something (-inf, inf if none)."""
-        ...
-
-    async def full(self) -> None:
-        """Returns when the sink wants no more trades for now."""
-        ...
-
-    async def room(self) -> None:
-        """Returns when the sink takes trades again."""
-        ...
-
-    def history_wanted(self) -> dict[str, int]:
-        """Symbols whose percent windows want history, and how many minutes of it."""
-        ...
-
-    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
-        """Minutes of history (minute index, low, high), from 1-minute klines."""
-        ...
-
-
-@runtime_checkable
-class PushFeed(Protocol):
-    async def drive(self, sink: TradeSink) -> None:
-        """Deliver trades to ``sink`` until ``stop``."""
-        ...
-
-    def stop(self) -> None: ...
-
-    def figures(self) -> FeedFigures: ...
 
 
 # A trade: (symbol, price, time in epoch milliseconds).
@@ -121,23 +72,27 @@ class QueueFeed:
         return trade
 
 
-class ReplayFeed:
-    """Trades from a file of Binance trade payloads, one JSON object a line: a raw
-    ``trade``/``aggTrade`` event (``{"s": "BTCUSDT", "p": "50000.1", ...}``) or a combined-stream
-    wrapper (``{"stream": ..., "data": {...}}``), at its trade time ``T`` (or its event time
-    ``E``, or now when it has neither). Lines that are not trades are counted in ``skipped`` and
-    passed over. ``path`` "-" reads standard input."""
+# A recorded line of an exchange's stream -> its trade, or None when it is not one.
+ReadLine = Callable[[bytes], Trade | None]
 
-    def __init__(self, path: str) -> None:
+
+class ReplayFeed:
+    """Trades from a file of an exchange's recorded stream, one message a line, each read by
+    ``read`` (the exchange room's ``recorded_trade``). Lines that are not trades are counted in
+    ``skipped`` and passed over. ``path`` "-" reads standard input."""
+
+    def __init__(self, path: str, read: ReadLine) -> None:
         self._path = path
+        self._read = read
         self.replayed = 0
         self.skipped = 0
 
     async def __aiter__(self) -> AsyncIterator[Trade]:
         chunks = _stdin_chunks() if self._path == "-" else _file_chunks(self._path)
+        read = self._read
         async for chunk in chunks:
             for line in chunk:
-                trade = _trade(line)
+                trade = read(line)
                 if trade is None:
                     self.skipped += 1
                     continue
@@ -172,23 +127,6 @@ async def _stdin_chunks() -> AsyncIterator[list[bytes]]:
 
 def _open(path: str) -> BinaryIO:
     return open(path, "rb")
-
-
-def _trade(line: bytes) -> Trade | None:
-    try:
-        event = orjson.loads(line)
-        if "data" in event:
-            event = event["data"]
-        price = float(event["p"])
-        symbol = event["s"]
-        time_ms = event.get("T", event.get("E"))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if not isinstance(symbol, str) or not price > 0:
-        return None
-    if not isinstance(time_ms, int) or isinstance(time_ms, bool):
-        time_ms = now_ms()
-    return symbol, price, time_ms
 
 
 class SimulatedFeed:

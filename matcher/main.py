@@ -7,21 +7,23 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from matcher.binance.feed import BinanceFeed
-from matcher.binance.rest import BinanceRest
+from matcher import exchanges
+from matcher.exchanges.feed import ExchangeFeed
 from matcher.feeds import Feed, ReplayFeed, SimulatedFeed
 from matcher.publisher import Publisher, RabbitPublisher
 from matcher.service import Matcher
 from shared.probes import serve_probes
 from shared.running import stop_on_signals
 from shared.settings import Settings, Shard
+from shared.vocabulary import DEFAULT_EXCHANGE
 
 log = logging.getLogger("pricealert.matcher")
 
 
 @dataclass(frozen=True, slots=True)
 class FeedChoice:
-    """Which prices to match: live Binance (neither set), a file of trades, or random walks."""
+    """Which prices to match: the exchange's live feed (neither set), a file of trades, or
+    random walks."""
 
     replay: str | None = None
     simulate: bool = False
@@ -50,13 +52,14 @@ def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) ->
     """The feed ``choice`` names, and a description of it for the logs."""
     if choice.simulate:
         return SimulatedFeed(), "simulated random walks"
+    # One exchange until the book is sharded by (exchange, symbol): the default one.
+    room = exchanges.room(DEFAULT_EXCHANGE)
     if choice.replay is not None:
-        return ReplayFeed(choice.replay), f"replay {choice.replay}"
-    rest = BinanceRest(
-        settings.binance_rest_url, weight_per_minute=settings.binance_rest_weight_per_minute
-    )
+        return ReplayFeed(choice.replay, room.recorded_trade), f"replay {choice.replay}"
+    rest = room.rest(settings)
     stack.push_async_callback(rest.close)
-    return BinanceFeed(settings.binance_ws_url, rest=rest), f"Binance {settings.binance_ws_url}"
+    ws_url = room.ws_url(settings)
+    return ExchangeFeed(room, ws_url, rest=rest), f"{room.declared.title} {ws_url}"
 
 
 async def run_matcher(

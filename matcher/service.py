@@ -1,53 +1,48 @@
 """One matcher replica: the book, kept in sync with PostgreSQL, matched against a price feed.
 
-Start-up: LISTEN first, then load the shard's live alerts through a server-side cursor into a
-new book, then apply the notifications that arrived meanwhile (idempotently), so no change is
-missed. After a lost connection the whole shard is loaded again into a fresh book that replaces
-the old one: the matcher never trusts that it saw every notification.
+The replica is its parts, each in its own module:
 
-The tick loop does nothing but ``book.match`` and hands fires to the claim pipeline, and keeps
-each symbol's price in a slot (``matcher.prices``); claims, publishes and republishes of
-claimed-but-unconfirmed fires, the recording of crossing references, the expiry of alerts whose
-time is up and the price writes (once a second, one statement) run beside it.
+- the tick (``matcher.tick``): each trade's price kept in a slot (``matcher.prices``), the book
+  matched, the fires handed to the claim pipeline (``matcher.pipeline``), which claims, publishes
+  and records crossing references beside it;
+- the sync (``matcher.sync``): LISTEN, load the shard, follow the notifications, and after a lost
+  connection reload and replay the gap's trades;
+- the jobs on the clock (``matcher.upkeep``, run by ``matcher.supervision.every``): republishing
+  claimed-but-unconfirmed fires, expiring alerts whose time is up, recording references, the
+  price writes (once a second, one statement) and the summary in the log;
+- their supervision (``matcher.supervision``): the first part that ends stops the replica.
+
+This module wires them and keeps the order of a start (schema, load, republish, ready, ticks)
+and of a stop (drain, leave, last price flush).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import psycopg
-
-from matcher import store
 from matcher.book import AlertBook
-from matcher.changes import change
-from matcher.feeds import Feed, PushFeed
+from matcher.feeds import Feed
 from matcher.figures import FeedFigures, MatcherFigures, flat
-from matcher.gap import GapPrices
 from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.prices import PriceRecorder, PriceWriter
 from matcher.publisher import Publisher
 from matcher.replicas import Replicas
-from shared.backoff import full_jitter
+from matcher.sink import PushFeed
+from matcher.supervision import Parts
+from matcher.sync import BookSync
+from matcher.tick import Tick
+from matcher.upkeep import EXPIRE_EVERY_SECONDS, Upkeep
 from shared.db import create_pool
-from shared.errors import DatabaseUnavailable, PartStopped
 from shared.schema import SchemaGate
 from shared.settings import Shard
 from shared.version import Version
 
 log = logging.getLogger(__name__)
 
-# After a lost database connection the server is probed every second at most, not on a
-# backoff that grew while it was down: the sooner the reload, the shorter the gap.
-RESYNC_BACKOFF_BASE_SECONDS = 0.2
-RESYNC_BACKOFF_CAP_SECONDS = 1.0
-CONNECT_TIMEOUT_SECONDS = 2.0
-EXPIRE_EVERY_SECONDS = 5.0
 REFERENCES_EVERY_SECONDS = 1.0
 
 
@@ -67,13 +62,9 @@ class Matcher:
         replica_timeout_seconds: float = 30.0,
         price_flush_seconds: float = 1.0,
     ) -> None:
-        self._url = database_url
         self._shard = shard
-        self._publisher = publisher
-        self._republish_every = republish_every_seconds
         self._summary_every = summary_every_seconds
         self._stop_timeout = stop_timeout_seconds
-        self._book = AlertBook()
         # Every statement of the matcher finds its rows by key. Joined to a parameter array of
         # 20,000 ids, the planner hashed the whole alerts table instead (a sequential scan of
         # 1.1 million rows per claim): with hash joins off, a claim runs 1.4x faster.
@@ -103,35 +94,81 @@ class Matcher:
         # The door to the prices: the tick keeps each symbol's minute in ``prices.minutes``; the
         # writer flushes what changed once every ``price_flush_seconds``.
         self.prices = PriceRecorder()
-        self._price_minutes = self.prices.minutes
         self.price_writer = PriceWriter(
             self._pool, self.prices, every_seconds=price_flush_seconds, progress=self.progress
         )
-        self.metrics.watch(self.figures)
+        self._tick = Tick(self.pipeline, self.prices)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
-        self._book_version = Version()  # bumped whenever a reload or notification applied
-        self._synced = asyncio.Event()
+        self._sync = BookSync(
+            database_url, shard, self._pool, self._tick, ready=self.ready, progress=self.progress
+        )
+        self._upkeep = Upkeep(
+            self._pool,
+            shard,
+            self.pipeline,
+            republish_every_seconds=republish_every_seconds,
+            progress=self.progress,
+        )
+        self.metrics.watch(self.figures)
         self._stop_requested = asyncio.Event()
         self._schema = schema_gate or SchemaGate(database_url, name=f"matcher {shard}")
-        self._resyncing = False
         self._tick_task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.ticks = 0
-        self._resyncs = 0
-        self._republish_checks = 0
         self._feed: Feed | None = None  # the one being run, for its figures
-        # Open from a lost database sync until the reload is applied: what traded meanwhile.
-        self._gap: GapPrices | None = None
-        self._sync_lost_at = 0.0
-        self.last_load: tuple[int, float] = (0, 0.0)  # alerts, seconds of the latest load
+
+    # --- what the feeds and the tests see --------------------------------------------------
+
+    @property
+    def trade(self) -> Callable[[str, float, float, int], bool]:
+        """``Tick.trade`` itself, bound once by a push feed: no call between the frame
+        callback and the tick."""
+        return self._tick.trade
+
+    def tick(self, symbol: str, price: float, time_ms: int) -> bool:
+        """A price with no quantity: ``trade`` with quantity 0."""
+        return self._tick.trade(symbol, price, 0.0, time_ms)
 
     @property
     def book(self) -> AlertBook:
-        return self._book
+        return self._tick.book
 
     @property
     def book_version(self) -> Version:
-        return self._book_version
+        return self._sync.book_version
+
+    @property
+    def ticks(self) -> int:
+        return self._tick.count
+
+    @property
+    def last_load(self) -> tuple[int, float]:
+        """Alerts and seconds of the latest load of the shard."""
+        return self._sync.last_load
+
+    async def full(self) -> None:
+        """Returns when the claims are too far behind: a push feed pauses until ``room``."""
+        await self.pipeline.full()
+
+    async def room(self) -> None:
+        await self.pipeline.room()
+
+    def symbols(self) -> list[str]:
+        """The symbols with at least one live alert in this shard: what to subscribe to."""
+        return list(self._tick.book.symbols)
+
+    def nearest(self, symbol: str) -> tuple[float, float]:
+        return self._tick.book.nearest(symbol)
+
+    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
+        """Minutes of a symbol's history (1-minute candles: minute index, low, high) for its
+        percent windows."""
+        self._tick.book.fill_minutes(symbol, minutes)
+
+    def history_wanted(self) -> dict[str, int]:
+        """Symbols whose percent windows want history, and how many minutes of it."""
+        return self._tick.book.history_wanted()
+
+    # --- health and figures ----------------------------------------------------------------
 
     def waiting_for(self) -> str | None:
         """What keeps this replica from being ready (``/readyz``), or None when it matches.
@@ -142,7 +179,7 @@ class Matcher:
             return self._schema.waiting_for
         if not self.ready.is_set():
             return "loading the shard's alerts"
-        if self._resyncing:
+        if self._sync.resyncing:
             return "reloading the shard after a lost database connection"
         return None
 
@@ -151,17 +188,18 @@ class Matcher:
         counters = self.pipeline.counters
         feed = self._feed
         seen = self.replicas.coverage
+        book = self._tick.book
         return MatcherFigures(
-            ticks=self.ticks,
-            alerts_in_book=len(self._book),
-            symbols_in_book=len(self._book.symbols),
+            ticks=self._tick.count,
+            alerts_in_book=len(book),
+            symbols_in_book=len(book.symbols),
             crossed=counters.crossed,
             claimed=counters.claimed,
             published=counters.published,
             publish_retries=counters.publish_failures,
             claim_retries=counters.claim_failures,
-            resyncs=self._resyncs,
-            republish_checks=self._republish_checks,
+            resyncs=self._sync.resyncs,
+            republish_checks=self._upkeep.republish_checks,
             publish_backlog=len(self.pipeline.in_flight),
             claim_backlog=self.pipeline.pending,
             live_replicas=seen.live_replicas if seen else 0,
@@ -171,6 +209,8 @@ class Matcher:
             price_write_failures=self.price_writer.failures,
             feed=feed.figures() if isinstance(feed, PushFeed) else FeedFigures(),
         )
+
+    # --- start and stop --------------------------------------------------------------------
 
     async def run(self, feed: Feed) -> None:
         """Wait for the database schema, then match ``feed`` until it ends or ``stop()`` is
@@ -194,36 +234,38 @@ class Matcher:
     async def _run(self, feed: Feed, stopped: asyncio.Future[Any]) -> None:
         await self._pool.open()
         self.pipeline.start()
-        follower = asyncio.create_task(self._follow_changes(), name="follow-changes")
-        heartbeat = asyncio.create_task(self.replicas.run(), name="heartbeat")
-        helpers = [follower, heartbeat, *self.pipeline.tasks]
+        parts = Parts(self._shard)
+        parts.start("follow-changes", self._sync.follow())
+        parts.start("heartbeat", self.replicas.run())
+        parts.adopt(self.pipeline.tasks)
         try:
-            synced: asyncio.Future[Any] = asyncio.ensure_future(self._synced.wait())
-            await asyncio.wait({synced, stopped, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            synced: asyncio.Future[Any] = asyncio.ensure_future(self._sync.synced.wait())
+            await parts.wait(synced, stopped)
             if not synced.done():
                 synced.cancel()
-                self._check_parts(helpers)
+                parts.check()
                 log.info("matcher stopped while loading its shard")
                 return
             # Everything claimed before this start and never confirmed (a crash between claim
             # and confirm) is queued for publishing before the first tick.
-            await self._republish_pass(datetime.now(UTC))
-            helpers += [
-                asyncio.create_task(self._republish_loop(), name="republish"),
-                asyncio.create_task(self._summary_loop(), name="summary"),
-                asyncio.create_task(self._expire_loop(), name="expire"),
-                asyncio.create_task(self._references_loop(), name="references"),
-                asyncio.create_task(self.price_writer.run(), name="prices"),
-            ]
+            await self._upkeep.republish_all()
+            upkeep = self._upkeep
+            parts.every("republish", upkeep.republish_every, upkeep.republish_waited)
+            parts.every("summary", self._summary_every, self._log_summary)
+            parts.every("expire", EXPIRE_EVERY_SECONDS, upkeep.expire)
+            # Crossing references decided on trades that fired nothing, recorded within a
+            # second (one that fired is recorded before its claim).
+            parts.every("references", REFERENCES_EVERY_SECONDS, self._tick.note_references)
+            parts.start("prices", self.price_writer.run())
             self.ready.set()
-            log.info("matcher ready", extra={"shard": str(self._shard), "alerts": len(self._book)})
-            self._tick_task = asyncio.create_task(self._tick_loop(feed), name="ticks")
+            log.info("matcher ready", extra={"shard": str(self._shard), "alerts": len(self.book)})
+            self._tick_task = asyncio.create_task(self._tick.run(feed, self), name="ticks")
             if self._stopping:  # stop() came while loading: no tick task to cancel then
                 self._tick_task.cancel()
-            await asyncio.wait({self._tick_task, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            await parts.wait(self._tick_task)
             if not self._tick_task.done():
                 self._tick_task.cancel()
-                self._check_parts(helpers)
+                parts.check()
             try:
                 await self._tick_task
             except asyncio.CancelledError:
@@ -232,33 +274,12 @@ class Matcher:
             log.info("matcher stopping: finishing claims and publishes in flight")
             await self._drain_before_exit()
         finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await parts.close()
             await self.pipeline.stop()
             await self.replicas.leave()
             await self.price_writer.final_flush()  # the prices since the last flush
             await self._pool.close()
             self._log_summary("matcher stopped")
-
-    def _check_parts(self, parts: Sequence[asyncio.Task[None]]) -> None:
-        """Raise ``PartStopped`` for the first of ``parts`` that ended (none should, ever)."""
-        for task in parts:
-            if task.done():
-                error = None if task.cancelled() else task.exception()
-                log.error(
-                    "a part of the matcher stopped: the matcher stops with it",
-                    extra={
-                        "shard": str(self._shard),
-                        "part": task.get_name(),
-                        "error": repr(error) if error else "it returned",
-                    },
-                    exc_info=error,
-                )
-                raise PartStopped(
-                    f"matcher {self._shard}: its part {task.get_name()!r} stopped"
-                    + (f": {error!r}" if error else "")
-                ) from error
 
     async def _drain_before_exit(self) -> None:
         """Wait for the claims and publishes in flight, at most the stop timeout: with RabbitMQ
@@ -284,224 +305,5 @@ class Matcher:
         if self._tick_task is not None:
             self._tick_task.cancel()
 
-    def tick(self, symbol: str, price: float, time_ms: int) -> bool:
-        """One trade at Binance's trade time: keep its price, match it and hand what fired to
-        the claims. No I/O, no waiting; whether anything fired. O(1) for a quiet tick."""
-        self.ticks += 1
-        # The price slot (matcher.prices.Minute), updated in place; written once a second by
-        # the price writer. Inline rather than a call: a call costs more than the update.
-        minute = self._price_minutes.get(symbol)
-        if minute is not None and time_ms < minute.end_ms:
-            minute.close = price
-            minute.at_ms = time_ms
-            if price > minute.high:
-                minute.high = price
-            elif price < minute.low:
-                minute.low = price
-        else:  # a new symbol, or a new minute
-            self.prices.open_minute(symbol, price, time_ms)
-        if self._gap is not None:
-            self._gap.see(symbol, price, time_ms)
-        fired = self._book.match(symbol, price, time_ms)
-        if fired:
-            self._offer(symbol, fired, price, time_ms)
-            return True
-        return False
-
-    def _offer(self, symbol: str, fired: Sequence[int], price: float, time_ms: int) -> None:
-        # A crossing alert's reference is recorded before any fire of it is claimed.
-        references = self._book.take_references()
-        if references:
-            self.pipeline.note_references(references)
-        self.pipeline.offer(fired, price, time_ms, self._book.take_bases(fired))
-
-    async def full(self) -> None:
-        """Returns when the claims are too far behind: a push feed pauses until ``room``."""
-        await self.pipeline.full()
-
-    async def room(self) -> None:
-        await self.pipeline.room()
-
-    def symbols(self) -> list[str]:
-        """The symbols with at least one live alert in this shard: what to subscribe to."""
-        return list(self._book.symbols)
-
-    def nearest(self, symbol: str) -> tuple[float, float]:
-        return self._book.nearest(symbol)
-
-    def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
-        """Minutes of a symbol's history (1-minute klines: minute index, low, high) for its
-        percent windows."""
-        self._book.fill_minutes(symbol, minutes)
-
-    def history_wanted(self) -> dict[str, int]:
-        """Symbols whose percent windows want history, and how many minutes of it."""
-        return self._book.history_wanted()
-
-    async def _tick_loop(self, feed: Feed) -> None:
-        if isinstance(feed, PushFeed):
-            try:
-                await feed.drive(self)
-            finally:
-                feed.stop()
-            return
-        tick, room = self.tick, self.pipeline.room
-        async for symbol, price, time_ms in feed:
-            if tick(symbol, price, time_ms):
-                await room()  # returns at once unless the claims are far behind
-
-    async def _follow_changes(self) -> None:
-        """LISTEN, load the shard, apply the notifications; after any lost connection, again
-        (probing the server about every second), with the prices of the gap replayed."""
-        failures = 0
-        while True:
-            try:
-                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                    listener = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                async with listener:
-                    await listener.execute(f"LISTEN {store.CHANNEL}")
-                    await self._reload()
-                    failures = 0
-                    async for notification in listener.notifies():
-                        await self._apply(notification.payload)
-            except (psycopg.OperationalError, DatabaseUnavailable, TimeoutError) as exc:
-                # DatabaseUnavailable: the pool that fetches a notification's rows tripped first.
-                if failures == 0:
-                    self._sync_lost(exc)
-                failures += 1
-                await asyncio.sleep(
-                    full_jitter(
-                        failures, base=RESYNC_BACKOFF_BASE_SECONDS, cap=RESYNC_BACKOFF_CAP_SECONDS
-                    )
-                )
-
-    def _sync_lost(self, error: Exception) -> None:
-        self._resyncing = True
-        self._resyncs += 1
-        self.progress.bump()
-        self._sync_lost_at = time.monotonic()
-        if self.ready.is_set() and self._gap is None:
-            self._gap = GapPrices()
-        log.warning(
-            "lost the database connection: reloading the shard once it answers",
-            extra={"shard": str(self._shard), "error": str(error).strip() or repr(error)},
-        )
-
-    async def _reload(self) -> None:
-        book = AlertBook()
-        async with await psycopg.AsyncConnection.connect(self._url) as conn:
-            count, seconds = await store.load_shard(conn, book.load, self._shard)
-        self.last_load = (count, seconds)
-        self._book = book
-        gap, self._gap = self._gap, None
-        fired_in_gap = self._replay_gap(book, gap) if gap is not None else 0
-        self._synced.set()
-        self._resyncing = False
-        self._book_version.bump()
-        log.info(
-            "shard loaded",
-            extra={
-                "shard": str(self._shard),
-                "alerts": count,
-                "symbols": len(book.symbols),
-                "seconds": round(seconds, 3),
-                "alerts_per_s": round(count / seconds) if seconds else None,
-            },
-        )
-        if gap is not None:
-            log.info(
-                "database sync restored: the gap's prices matched against the reloaded shard",
-                extra={
-                    "shard": str(self._shard),
-                    "gap_s": round(time.monotonic() - self._sync_lost_at, 3),
-                    "record_trades": len(gap),
-                    "crossed": fired_in_gap,
-                },
-            )
-
-    def _replay_gap(self, book: AlertBook, gap: GapPrices) -> int:
-        """Cross the reloaded alerts with the trades of the gap, each at its first crossing."""
-        fired_count = 0
-        for symbol, price, time_ms in gap.crossings():
-            fired = book.match(symbol, price, time_ms)
-            if fired:
-                self._offer(symbol, fired, price, time_ms)
-                fired_count += len(fired)
-        return fired_count
-
-    async def _apply(self, payload: str) -> None:
-        try:
-            what = change(payload)
-        except ValueError as exc:
-            log.error("unreadable alerts notification skipped", extra={"error": str(exc)})
-            return
-        book = self._book
-        for alert_id in what.gone:
-            book.remove(alert_id)
-        if what.live:
-            async with self._pool.connection() as conn:
-                rows = await store.live_rows(conn, what.live, self._shard)
-            if book is self._book:  # not replaced by a reload meanwhile (which has them)
-                for row in rows:
-                    book.add(row)
-        self._book_version.bump()
-
-    async def _republish_loop(self) -> None:
-        # Only what has waited a full period: a publish merely in progress is not doubled.
-        while True:
-            await asyncio.sleep(self._republish_every)
-            await self._republish_pass(datetime.now(UTC) - timedelta(seconds=self._republish_every))
-
-    async def _republish_pass(self, cutoff: datetime) -> None:
-        try:
-            found = await self._republish(cutoff)
-            if found:
-                log.info("republishing claimed but unconfirmed alerts", extra={"alerts": found})
-        except (psycopg.OperationalError, DatabaseUnavailable) as exc:
-            log.warning("republish check failed", extra={"error": str(exc).strip()})
-        self._republish_checks += 1
-        self.progress.bump()
-
-    async def _republish(self, cutoff: datetime) -> int:
-        found = 0
-        after = (0, 0)
-        async with self._pool.connection() as conn:
-            while batch := await store.unpublished(
-                conn, self._shard, claimed_before=cutoff, after=after
-            ):
-                self.pipeline.republish(batch)
-                found += len(batch)
-                after = batch[-1].fire
-        return found
-
-    async def _expire_loop(self) -> None:
-        """Alerts whose ``expires_at`` has come are marked expired (and so leave the book by
-        the change feed). Their claim already refuses any trade after that time: this only
-        makes the state say so."""
-        while True:
-            await asyncio.sleep(EXPIRE_EVERY_SECONDS)
-            try:
-                async with self._pool.connection() as conn:
-                    while (expired := await store.expire(conn, self._shard)) >= store.EXPIRE_BATCH:
-                        log.info("alerts expired", extra={"alerts": expired})
-                if expired:
-                    log.info("alerts expired", extra={"alerts": expired})
-            except (psycopg.OperationalError, DatabaseUnavailable) as exc:
-                log.warning("expiry sweep failed", extra={"error": str(exc).strip()})
-
-    async def _references_loop(self) -> None:
-        """Crossing references decided on trades that fired nothing, recorded within a second
-        (one that fired is recorded before its claim)."""
-        while True:
-            await asyncio.sleep(REFERENCES_EVERY_SECONDS)
-            references = self._book.take_references()
-            if references:
-                self.pipeline.note_references(references)
-
-    async def _summary_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._summary_every)
-            self._log_summary("matcher summary")
-
-    def _log_summary(self, message: str) -> None:
+    def _log_summary(self, message: str = "matcher summary") -> None:
         log.info(message, extra={"shard": str(self._shard), **flat(self.figures())})

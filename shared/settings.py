@@ -56,6 +56,7 @@ from shared.setting import (
     url,
     whole,
 )
+from shared.vocabulary import EXCHANGES
 
 # The fields' defaults are declarations (shared.setting): dataclasses.Field objects, made once
 # as dataclasses.field makes them, not shared mutable values.
@@ -385,14 +386,14 @@ class Settings:
     binance_ws_url: str = setting(
         "BINANCE_WS_URL",
         base_url("ws", "wss"),
-        "wss://stream.binance.com:9443",
+        EXCHANGES["binance"].ws_url,
         _MATCHER,
         "Binance's trade streams",
     )
     binance_rest_url: str = setting(
         "BINANCE_REST_URL",
         base_url("http", "https"),
-        "https://api.binance.com",
+        EXCHANGES["binance"].rest_url,
         _MATCHER,
         "Binance's REST API (candles, prices)",
     )

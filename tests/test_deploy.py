@@ -296,7 +296,7 @@ def test_the_build_context_holds_what_the_wheel_needs_and_nothing_else() -> None
         "deploy/requirements.lock",
         "deploy/build.lock",
         "api/app.py",
-        "matcher/binance/feed.py",
+        "matcher/exchanges/binance/connection.py",
         "shared/migrations/0001_schema.sql",
         "notifier/templates/body.html",
         "pricealert/cli.py",

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from matcher.binance.feed import BinanceFeed
+from matcher.exchanges.feed import ExchangeFeed
 from pricealert.up import Up
 from shared.settings import Settings
 from tests.fake_binance import FakeBinance
@@ -62,7 +62,7 @@ class World:
     async def history_filled(self, count: int) -> None:
         """Until ``count`` symbols got their percent windows' history from the klines."""
         feed = self.up.feed
-        assert isinstance(feed, BinanceFeed)
+        assert isinstance(feed, ExchangeFeed)
         async with asyncio.timeout(WAIT):
             await feed.progress.until(lambda: feed.histories_filled >= count)
 

@@ -13,8 +13,9 @@ import pytest
 from picows import WSMsgType
 from psycopg_pool import AsyncConnectionPool
 
-from matcher.binance.feed import BinanceFeed, stream_name
-from matcher.binance.rest import BinanceRest
+from matcher.exchanges.binance import BINANCE, stream_name
+from matcher.exchanges.binance.rest import BinanceRest
+from matcher.exchanges.feed import ExchangeFeed
 from matcher.publisher import RabbitPublisher
 from matcher.service import Matcher
 from shared.settings import Shard
@@ -37,6 +38,7 @@ class RecordingSink:
         self._symbols = set(symbols)
         self.book_version = Version()
         self.trades: list[tuple[str, float]] = []
+        self.quantities: list[float] = []
         self.times: list[int] = []
         self.wanted: dict[str, int] = {}  # history to ask for, as a book would
         self.minutes: dict[str, list[tuple[int, float, float]]] = {}
@@ -56,10 +58,14 @@ class RecordingSink:
         (self._full.set if held else self._full.clear)()
         (self._room.clear if held else self._room.set)()
 
-    def tick(self, symbol: str, price: float, time_ms: int) -> None:
+    def trade(self, symbol: str, price: float, quantity: float, time_ms: int) -> None:
         self.trades.append((symbol, price))
+        self.quantities.append(quantity)
         self.times.append(time_ms)
         self.arrived.bump()
+
+    def tick(self, symbol: str, price: float, time_ms: int) -> None:
+        self.trade(symbol, price, 0.0, time_ms)
 
     def history_wanted(self) -> dict[str, int]:
         wanted, self.wanted = self.wanted, {}
@@ -91,16 +97,16 @@ async def fake() -> AsyncIterator[FakeBinance]:
     await server.close()
 
 
-Start = Callable[..., "asyncio.Future[tuple[BinanceFeed, RecordingSink]]"]
+Start = Callable[..., "asyncio.Future[tuple[ExchangeFeed, RecordingSink]]"]
 
 
 @pytest.fixture
 async def start_feed(
     fake: FakeBinance,
 ) -> AsyncIterator[Callable[..., asyncio.Task[None]]]:
-    running: list[tuple[BinanceFeed, asyncio.Task[None]]] = []
+    running: list[tuple[ExchangeFeed, asyncio.Task[None]]] = []
 
-    def start(feed: BinanceFeed, sink: RecordingSink) -> asyncio.Task[None]:
+    def start(feed: ExchangeFeed, sink: RecordingSink) -> asyncio.Task[None]:
         task = asyncio.create_task(feed.drive(sink))  # type: ignore[arg-type]
         running.append((feed, task))
         return task
@@ -113,7 +119,7 @@ async def start_feed(
 
 @asynccontextmanager
 async def matcher_on(
-    feed: BinanceFeed, database_url: str, rabbitmq_url: str, queue: str
+    feed: ExchangeFeed, database_url: str, rabbitmq_url: str, queue: str
 ) -> AsyncIterator[Matcher]:
     """A whole matcher (PostgreSQL, RabbitMQ) running on ``feed``, stopped on the way out."""
     publisher = RabbitPublisher(rabbitmq_url, queue)
@@ -136,7 +142,7 @@ async def test_trades_of_the_subscribed_symbols_reach_the_sink(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
-    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
     assert all(client.combined for client in fake.clients)
     fake.trade("BTCUSDT", "50000.10")
@@ -144,13 +150,14 @@ async def test_trades_of_the_subscribed_symbols_reach_the_sink(
     fake.trade("BNBUSDT", "600")  # not subscribed: never sent
     await sink.until(2)
     assert sink.trades == [("BTCUSDT", 50000.10), ("ETHUSDT", 3000.5)]
+    assert sink.quantities == [0.1, 0.1]  # each trade's quantity ("q") comes along
 
 
 async def test_subscriptions_follow_the_book(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     sink.change({"ETHUSDT", "BNBUSDT"})
     await fake.until(lambda: fake.subscribed() == streams("ETHUSDT", "BNBUSDT"))
@@ -164,7 +171,7 @@ async def test_a_dropped_connection_reconnects_resubscribes_and_reports_the_gap(
 ) -> None:
     gaps: list[tuple[str, float, float]] = []
     sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
-    feed = BinanceFeed(fake.url, on_gap=lambda *gap: gaps.append(gap), **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, on_gap=lambda *gap: gaps.append(gap), **FAST)
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
     fake.drop_all()
@@ -182,7 +189,7 @@ async def test_a_silent_connection_is_treated_as_dead(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     fake.stalled = True  # no pong, no data: the client's ping goes unanswered
     await fake.until(lambda: fake.connections >= 2)
@@ -196,7 +203,7 @@ async def test_malformed_frames_are_counted_and_skipped_without_a_reconnect(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    feed = BinanceFeed(fake.url, **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, **FAST)
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     fake.send_raw(b"{not json")
@@ -213,9 +220,9 @@ async def test_a_trade_split_over_frames_is_reassembled(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
-    trade = {"e": "aggTrade", "s": "BTCUSDT", "p": "7.5", "T": 1_795_708_931_000}
+    trade = {"e": "aggTrade", "s": "BTCUSDT", "p": "7.5", "q": "2.25", "T": 1_795_708_931_000}
     payload = orjson.dumps({"stream": "btcusdt@aggTrade", "data": trade})
     (client,) = fake.clients
     client.transport.send(WSMsgType.TEXT, payload[:20], fin=False)
@@ -223,6 +230,7 @@ async def test_a_trade_split_over_frames_is_reassembled(
     client.transport.send(WSMsgType.CONTINUATION, payload[40:], fin=True)
     await sink.until(1)
     assert sink.trades == [("BTCUSDT", 7.5)]
+    assert sink.quantities == [2.25]
     assert sink.times == [1_795_708_931_000]  # the trade's time, not the clock's
 
 
@@ -230,7 +238,7 @@ async def test_a_server_shutdown_announcement_makes_it_reconnect(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    start_feed(BinanceFeed(fake.url, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, **FAST), sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     fake.send_event("btcusdt@aggTrade", {"e": "serverShutdown", "E": 1})
     await fake.until(lambda: fake.connections == 2 and fake.subscribed() == streams("BTCUSDT"))
@@ -242,7 +250,9 @@ async def test_more_than_1024_symbols_spread_over_connections_within_the_rate_li
     symbols = {f"S{i:04d}USDT" for i in range(1500)}
     sink = RecordingSink(symbols)
     # Pings count against Binance's 5 messages a second too: at production idle times.
-    feed = BinanceFeed(fake.url, **(FAST | {"ping_idle_seconds": 10, "ping_reply_seconds": 10}))
+    feed = ExchangeFeed(
+        BINANCE, fake.url, **(FAST | {"ping_idle_seconds": 10, "ping_reply_seconds": 10})
+    )
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams(*symbols), timeout=30)
     assert len(fake.clients) == 2
@@ -261,7 +271,7 @@ async def test_the_matcher_on_the_binance_feed_fires_a_crossed_alert(
 ) -> None:
     crossed = await insert_alert(pool, "BTCUSDT", "above", "50000")
     await insert_alert(pool, "ETHUSDT", "below", "2000")
-    feed = BinanceFeed(fake.url, **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, **FAST)
     async with matcher_on(feed, database_url, rabbitmq_url, queue_name) as matcher:
         await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
         fake.trade("BTCUSDT", "49999.99")
@@ -286,7 +296,7 @@ async def test_a_crossing_during_an_outage_is_recovered_from_the_klines(
     fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT", "ETHUSDT"})
-    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, rest=rest, **FAST)
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
     fake.traded_meanwhile("BTCUSDT", high="51000.5", low="48999")
@@ -295,6 +305,7 @@ async def test_a_crossing_during_an_outage_is_recovered_from_the_klines(
     async with asyncio.timeout(15):
         await feed.progress.until(lambda: feed.gaps_recovered >= 1)
     assert sorted(sink.trades) == [("BTCUSDT", 48999.0), ("BTCUSDT", 51000.5)]
+    assert sink.quantities == [0.0, 0.0]  # the gap's high and low are prices, not trades
     assert any(path.startswith("/api/v3/klines?symbol=ETHUSDT") for path in fake.rest_requests)
 
 
@@ -303,16 +314,17 @@ async def test_a_newly_followed_symbol_is_seeded_with_its_current_price(
 ) -> None:
     fake.prices["ETHUSDT"] = "3100.25"
     sink = RecordingSink({"ETHUSDT"})
-    start_feed(BinanceFeed(fake.url, rest=rest, **FAST), sink)
+    start_feed(ExchangeFeed(BINANCE, fake.url, rest=rest, **FAST), sink)
     await sink.until(1)
     assert sink.trades == [("ETHUSDT", 3100.25)]
+    assert sink.quantities == [0.0]  # a price, not a trade: no volume
 
 
 async def test_a_symbol_binance_does_not_trade_is_reported_once_and_not_followed(
     fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT", "NOSUCHUSDT"})
-    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, rest=rest, **FAST)
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     sink.change({"BTCUSDT", "NOSUCHUSDT", "ETHUSDT"})
@@ -331,7 +343,7 @@ async def test_an_alert_crossed_during_an_outage_fires_exactly_once(
 ) -> None:
     crossed = await insert_alert(pool, "BTCUSDT", "above", "50500")
     await insert_alert(pool, "BTCUSDT", "above", "60000")
-    feed = BinanceFeed(fake.url, rest=rest, **FAST)
+    feed = ExchangeFeed(BINANCE, fake.url, rest=rest, **FAST)
     async with matcher_on(feed, database_url, rabbitmq_url, queue_name) as matcher:
         await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
         fake.traded_meanwhile("BTCUSDT", high="51000", low="50000")
@@ -350,7 +362,9 @@ async def test_a_full_matcher_pauses_the_sockets_and_the_trades_wait(
     fake: FakeBinance, start_feed: Callable[..., asyncio.Task[None]]
 ) -> None:
     sink = RecordingSink({"BTCUSDT"})
-    feed = BinanceFeed(fake.url, **FAST | {"ping_idle_seconds": 5, "ping_reply_seconds": 5})
+    feed = ExchangeFeed(
+        BINANCE, fake.url, **FAST | {"ping_idle_seconds": 5, "ping_reply_seconds": 5}
+    )
     start_feed(feed, sink)
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     sink.hold(True)

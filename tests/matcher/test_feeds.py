@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from matcher.book import AlertBook
+from matcher.exchanges.binance import BINANCE
 from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed, tick_decimals
 from shared.version import Version
 from tests.matcher.helpers import level_row
@@ -33,7 +34,7 @@ async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path:
     ]
     path = tmp_path / "trades.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    feed = ReplayFeed(str(path))
+    feed = ReplayFeed(str(path), BINANCE.recorded_trade)
     before = time.time_ns() // 1_000_000
     trades = [trade async for trade in feed]
     # At the trade's time T, or its event's time E, or (with neither) when it was read.

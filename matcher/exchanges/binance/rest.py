@@ -21,26 +21,18 @@ import httpx
 import orjson
 from aiolimiter import AsyncLimiter
 
+from matcher.exchanges.common import MINUTE_MS, Minute, RateLimited
+
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 4
 PRICES_PER_REQUEST = 100
 KLINES_LIMIT = 1000  # minutes per request
-MINUTE_MS = 60_000
 WEIGHT_PER_MINUTE = 2400  # of Binance's 6,000: room for others on the same address
 # Binance's weights (spot API docs, 2026).
 EXCHANGE_INFO_WEIGHT = 20
 PRICES_WEIGHT = 4
 KLINES_WEIGHT = 2
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: float, status: int) -> None:
-        super().__init__(f"Binance answered {status}: retry after {retry_after:g} s")
-        self.retry_after = retry_after
-
-
-Minute = tuple[int, float, float]  # (minute index: open time // 60,000, low, high)
 
 
 class BinanceRest:
@@ -117,6 +109,6 @@ class BinanceRest:
             response = await self._client.get(path, params=params)
         if response.status_code in (418, 429):
             retry_after = float(response.headers.get("Retry-After", "60"))
-            raise RateLimited(retry_after, response.status_code)
+            raise RateLimited("Binance", retry_after, response.status_code)
         response.raise_for_status()
         return orjson.loads(response.content)

@@ -1,9 +1,11 @@
-"""The hot path: one Binance combined-stream frame in, one ``on_trade(symbol, price)`` out.
+"""The hot path: one Binance combined-stream frame in, one ``on_trade(symbol, price, quantity,
+time_ms)`` out.
 
 Nothing is counted here per frame (the matcher counts ticks); only the exceptions are.
 
 picows hands each frame over as a memoryview of its read buffer; orjson parses it straight from
-there, the price string becomes a float, and the callback runs with the trade time ``T``, all
+there, the price and quantity strings become floats, and the callback runs with the trade time
+``T``, all
 inside ``on_ws_frame`` with no queue, no task and no logging. Anything else (a control reply, an
 unknown event, bad JSON, a fragmented message) leaves the fast path for ``_slow_path``, which
 is rare by construction.
@@ -18,9 +20,10 @@ from typing import Any
 from orjson import JSONDecodeError, loads
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
+from matcher.exchanges.common import OnTrade
+
 log = logging.getLogger(__name__)
 
-OnTrade = Callable[[str, float, int], object]  # symbol, price, trade time (epoch ms)
 OnControl = Callable[[dict[str, Any]], None]
 
 _TEXT = WSMsgType.TEXT
@@ -55,7 +58,7 @@ class StreamListener(WSListener):
         if frame.fin and self._fragments is None and frame.msg_type is _TEXT:
             try:
                 data = loads(frame.get_payload_as_memoryview())["data"]
-                self._on_trade(data["s"], float(data["p"]), data["T"])
+                self._on_trade(data["s"], float(data["p"]), float(data["q"]), data["T"])
                 return
             except (KeyError, TypeError, ValueError):
                 pass  # not a trade (or not JSON): the slow path sorts it out
@@ -96,7 +99,7 @@ class StreamListener(WSListener):
                 self._on_control({"serverShutdown": True})
             elif parse_trade and event in ("trade", "aggTrade"):
                 try:
-                    self._on_trade(data["s"], float(data["p"]), data["T"])
+                    self._on_trade(data["s"], float(data["p"]), float(data["q"]), data["T"])
                 except (KeyError, TypeError, ValueError):
                     self.malformed += 1
             else:

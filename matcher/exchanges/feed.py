@@ -1,22 +1,19 @@
-"""The live Binance feed: the ``<symbol>@aggTrade`` stream of every symbol in the book, over as
-many combined-stream connections as 1,024 streams each require, following the book as symbols
-gain their first alert or lose their last.
+"""An exchange's live feed: the trades of every symbol in the book, over as many connections as
+the exchange's limit of symbols per connection requires, following the book as symbols gain
+their first alert or lose their last. The exchange's own protocols are its room's
+(``matcher.exchanges.common.Room``); everything here is the same for every exchange.
 
-With a REST client it also makes sure no crossing is missed:
+With the exchange's REST side it also makes sure no crossing is missed:
 
-- a newly followed symbol is seeded with its current price (``ticker/price``), so an alert whose
-  target the market already passed fires at once;
-- after any outage of a connection, the 1-minute klines covering the gap give each of its
+- a newly followed symbol is seeded with its current price, so an alert whose target the
+  market already passed fires at once;
+- after any outage of a connection, the 1-minute candles covering the gap give each of its
   symbols the range that traded meanwhile: the minutes go into its percent windows, and its
-  high and low are fed as two ticks, so every alert with a target inside that range fires
-  (once: the claim sees to that), at the high or the low as its triggered price;
+  high and low are fed as two prices (quantity 0), so every alert with a target inside that
+  range fires (once: the claim sees to that), at the high or the low as its triggered price;
 - a symbol whose percent windows start without history (a percent alert on a symbol the book
-  did not follow, or after a restart) gets the minutes of its largest window from klines;
-- symbols Binance does not trade (``exchangeInfo``) are reported once and not subscribed.
-
-``aggTrade`` rather than ``trade``: an aggregate trade is one taker order's fills at one price,
-so every price that traded still arrives, in fewer messages (a cascade that sweeps a book sends
-one message per price level instead of one per fill).
+  did not follow, or after a restart) gets the minutes of its largest window from candles;
+- symbols the exchange does not trade are reported once and not subscribed.
 """
 
 from __future__ import annotations
@@ -27,20 +24,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
-from matcher.binance.connection import MAX_STREAMS, OnGap, StreamConnection
-from matcher.binance.listener import OnTrade
-from matcher.binance.rest import MINUTE_MS, BinanceRest, RateLimited
-from matcher.feeds import TradeSink, now_ms
+from matcher.exchanges.common import MINUTE_MS, Connection, OnGap, OnTrade, RateLimited, Rest, Room
+from matcher.feeds import now_ms
 from matcher.figures import FeedFigures
+from matcher.sink import TradeSink
 from shared.backoff import full_jitter
 from shared.version import Version
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-STREAM_KIND = "aggTrade"
-
 
 GAP_MARGIN_SECONDS = 5.0  # trades just before a drop may not have arrived either
 RETRIES = 5
@@ -49,50 +42,54 @@ RETRY_CAP_SECONDS = 30.0
 FOLLOW_GATHER_SECONDS = 0.05  # a burst of book changes becomes one round of requests
 
 
-def stream_name(symbol: str) -> str:
-    return f"{symbol.lower()}@{STREAM_KIND}"
-
-
-def _symbol_of(stream: str) -> str:
-    return stream.partition("@")[0].upper()
-
-
-async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None:
-    """``call()``, retried on failure with growing waits (Binance's own when rate-limited)."""
+async def _with_retries(call: Callable[[], Awaitable[T]], what: str, exchange: str) -> T | None:
+    """``call()``, retried on failure with growing waits (the exchange's own when rate-limited)."""
     for attempt in range(RETRIES):
         try:
             return await call()
         except RateLimited as exc:
-            log.warning("Binance rate limit", extra={"what": what, "retry_in_s": exc.retry_after})
+            log.warning(
+                "exchange rate limit",
+                extra={"exchange": exchange, "what": what, "retry_in_s": exc.retry_after},
+            )
             await asyncio.sleep(exc.retry_after)
         except Exception as exc:
             delay = full_jitter(attempt, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
             log.warning(
-                "Binance REST call failed",
-                extra={"what": what, "error": repr(exc), "retry_in_s": delay},
+                "exchange REST call failed",
+                extra={"exchange": exchange, "what": what, "error": repr(exc), "retry_in_s": delay},
             )
             await asyncio.sleep(delay)
-    log.error("Binance REST call given up", extra={"what": what, "tries": RETRIES})
+    log.error(
+        "exchange REST call given up", extra={"exchange": exchange, "what": what, "tries": RETRIES}
+    )
     return None
 
 
-class BinanceFeed:
+class ExchangeFeed:
+    """The live feed of the exchange ``room``, on ``ws_url``. ``on_gap(connection name,
+    started, ended)``, when given, is told of each outage instead of it being recovered."""
+
     def __init__(
         self,
+        room: Room,
         ws_url: str,
         *,
-        streams_per_connection: int = MAX_STREAMS,
-        rest: BinanceRest | None = None,
+        symbols_per_connection: int | None = None,
+        rest: Rest | None = None,
         on_gap: Callable[[str, float, float], None] | None = None,
         **connection_options: Any,
     ) -> None:
+        self._room = room
+        self.exchange = room.declared.name
         self._ws_url = ws_url
-        self._per_connection = min(streams_per_connection, MAX_STREAMS)
+        limit = room.symbols_per_connection
+        self._per_connection = min(symbols_per_connection or limit, limit)
         self._on_gap = on_gap
         self._options = connection_options
-        self.connections: list[StreamConnection] = []
+        self.connections: list[Connection] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._placement: dict[str, StreamConnection] = {}  # stream -> its connection
+        self._placement: dict[str, Connection] = {}  # symbol -> its connection
         self._on_trade: OnTrade | None = None
         self._sink: TradeSink | None = None
         self._stopping = asyncio.Event()
@@ -100,6 +97,7 @@ class BinanceFeed:
         self._trading: set[str] | None = None  # None: not known, subscribe to everything
         self._unknown_reported: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._log = {"exchange": self.exchange}
         self.unknown_symbols = 0
         self.gaps_recovered = 0
         self.histories_filled = 0
@@ -118,7 +116,7 @@ class BinanceFeed:
 
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
-        self._on_trade = sink.tick
+        self._on_trade = sink.trade
         self._sink = sink
         if self._rest is not None:
             await self._load_trading_symbols(self._rest)
@@ -142,21 +140,21 @@ class BinanceFeed:
 
     async def _pace(self, sink: TradeSink) -> None:
         """Back-pressure: while the sink is full, stop reading the sockets (the kernel's and
-        then Binance's buffers hold the trades; a long pause ends in a reconnect, whose gap the
-        klines cover)."""
+        then the exchange's buffers hold the trades; a long pause ends in a reconnect, whose gap
+        the candles cover)."""
         while True:
             await sink.full()
             for connection in self.connections:
                 connection.pause_reading()
             self.paused = True
             self.progress.bump()
-            log.warning("Binance feed paused: the matcher's claims are behind")
+            log.warning("feed paused: the matcher's claims are behind", extra=self._log)
             await sink.room()
             for connection in self.connections:
                 connection.resume_reading()
             self.paused = False
             self.progress.bump()
-            log.info("Binance feed resumed")
+            log.info("feed resumed", extra=self._log)
 
     async def _follow(self, sink: TradeSink) -> None:
         changes = sink.book_version
@@ -169,14 +167,13 @@ class BinanceFeed:
             await changes.changed(seen)
             await asyncio.sleep(FOLLOW_GATHER_SECONDS)
 
-    async def _fill_history(
-        self, rest: BinanceRest, sink: TradeSink, symbol: str, minutes: int
-    ) -> None:
+    async def _fill_history(self, rest: Rest, sink: TradeSink, symbol: str, minutes: int) -> None:
         """The last ``minutes`` minutes of ``symbol`` for its percent windows."""
         end_ms = now_ms()
         history = await _with_retries(
             partial(rest.minutes, symbol, end_ms - minutes * MINUTE_MS, end_ms),
             f"history of {symbol}",
+            self.exchange,
         )
         if history is not None:
             sink.fill_minutes(symbol, history)
@@ -184,36 +181,40 @@ class BinanceFeed:
             self.progress.bump()
 
     def set_symbols(self, symbols: Iterable[str]) -> None:
-        """Carry exactly the streams of ``symbols``. A stream keeps its connection while it is
-        wanted; new ones fill the connections with room, then open new connections."""
-        wanted = {stream_name(symbol) for symbol in self._tradable(symbols)}
-        changed: set[StreamConnection] = set()
+        """Carry exactly ``symbols``. A symbol keeps its connection while it is wanted; new ones
+        fill the connections with room, then open new connections."""
+        wanted = set(self._tradable(symbols))
+        changed: set[Connection] = set()
         added: list[str] = []
-        for stream in set(self._placement) - wanted:
-            changed.add(self._placement.pop(stream))
+        for symbol in set(self._placement) - wanted:
+            changed.add(self._placement.pop(symbol))
         counts = {id(c): 0 for c in self.connections}
         for connection in self._placement.values():
             counts[id(connection)] += 1
-        for stream in sorted(wanted - set(self._placement)):
+        for symbol in sorted(wanted - set(self._placement)):
             roomy = [c for c in self.connections if counts[id(c)] < self._per_connection]
             if roomy:
                 connection = roomy[0]
             else:
                 connection = self._open_connection()
                 counts[id(connection)] = 0
-            self._placement[stream] = connection
+            self._placement[symbol] = connection
             counts[id(connection)] += 1
             changed.add(connection)
-            added.append(stream)
+            added.append(symbol)
         for connection in changed:
-            connection.set_streams(s for s, c in self._placement.items() if c is connection)
+            connection.set_symbols(self._carried_by(connection))
         if changed:
             log.info(
-                "Binance streams",
-                extra={"streams": len(self._placement), "connections": len(self.connections)},
+                "feed symbols",
+                extra=self._log
+                | {"symbols": len(self._placement), "connections": len(self.connections)},
             )
         if added and self._rest is not None:
-            self._in_background(self._seed(self._rest, [_symbol_of(s) for s in added]))
+            self._in_background(self._seed(self._rest, added))
+
+    def _carried_by(self, connection: Connection) -> list[str]:
+        return [s for s, c in self._placement.items() if c is connection]
 
     def _tradable(self, symbols: Iterable[str]) -> list[str]:
         if self._trading is None:
@@ -226,17 +227,18 @@ class BinanceFeed:
                 self._unknown_reported.add(symbol)
                 self.unknown_symbols += 1
                 log.warning(
-                    "Binance does not trade this symbol: not followed", extra={"symbol": symbol}
+                    "the exchange does not trade this symbol: not followed",
+                    extra=self._log | {"symbol": symbol},
                 )
         return tradable
 
-    async def _load_trading_symbols(self, rest: BinanceRest) -> None:
+    async def _load_trading_symbols(self, rest: Rest) -> None:
         try:
             self._trading = await rest.trading_symbols()
         except Exception as exc:
             log.warning(
-                "could not list Binance's symbols: following every symbol of the book",
-                extra={"error": repr(exc)},
+                "could not list the exchange's symbols: following every symbol of the book",
+                extra=self._log | {"error": repr(exc)},
             )
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -244,45 +246,45 @@ class BinanceFeed:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _seed(self, rest: BinanceRest, symbols: list[str]) -> None:
-        """Each newly followed symbol's current price, as a tick."""
-        prices = await _with_retries(lambda: rest.prices(symbols), "seed prices")
+    async def _seed(self, rest: Rest, symbols: list[str]) -> None:
+        """Each newly followed symbol's current price, as a price of no quantity."""
+        prices = await _with_retries(lambda: rest.prices(symbols), "seed prices", self.exchange)
         assert self._on_trade is not None
         now = now_ms()
         for symbol, price in (prices or {}).items():
-            self._on_trade(symbol, price, now)
+            self._on_trade(symbol, price, 0.0, now)
 
-    def _recover_gap(self, connection: StreamConnection, started: float, ended: float) -> None:
+    def _recover_gap(self, connection: Connection, started: float, ended: float) -> None:
         if self._rest is not None:
-            symbols = [_symbol_of(stream) for stream in connection.wanted]
+            symbols = self._carried_by(connection)
             self._in_background(self._recover(self._rest, symbols, started, ended))
 
-    async def _recover(
-        self, rest: BinanceRest, symbols: list[str], started: float, ended: float
-    ) -> None:
+    async def _recover(self, rest: Rest, symbols: list[str], started: float, ended: float) -> None:
         """Feed what traded during an outage, symbol by symbol: its minutes to the percent
-        windows, its high and low as two ticks at the outage's end."""
+        windows, its high and low as two prices (of no quantity) at the outage's end."""
         start_ms = int((started - GAP_MARGIN_SECONDS) * 1000)
         end_ms = int(ended * 1000)
         assert self._on_trade is not None
         assert self._sink is not None
         for symbol in symbols:
             minutes = await _with_retries(
-                partial(rest.minutes, symbol, start_ms, end_ms), f"klines of {symbol}"
+                partial(rest.minutes, symbol, start_ms, end_ms),
+                f"candles of {symbol}",
+                self.exchange,
             )
             if minutes:
                 self._sink.fill_minutes(symbol, minutes)
-                self._on_trade(symbol, max(high for _, _, high in minutes), end_ms)
-                self._on_trade(symbol, min(low for _, low, _ in minutes), end_ms)
+                self._on_trade(symbol, max(high for _, _, high in minutes), 0.0, end_ms)
+                self._on_trade(symbol, min(low for _, low, _ in minutes), 0.0, end_ms)
         self.gaps_recovered += 1
         self.progress.bump()
         log.info(
-            "Binance gap recovered from klines",
-            extra={"symbols": len(symbols), "gap_s": round(ended - started, 3)},
+            "gap recovered from candles",
+            extra=self._log | {"symbols": len(symbols), "gap_s": round(ended - started, 3)},
         )
 
-    def _open_connection(self) -> StreamConnection:
-        name = f"binance-{len(self.connections)}"
+    def _open_connection(self) -> Connection:
+        name = f"{self.exchange}-{len(self.connections)}"
         on_gap: OnGap | None = None
         if self._on_gap is not None:
             report = self._on_gap
@@ -290,8 +292,8 @@ class BinanceFeed:
             def on_gap(started: float, ended: float) -> None:
                 report(name, started, ended)
 
-        assert self._on_trade is not None, "streams are placed only while driving a sink"
-        connection = StreamConnection(
+        assert self._on_trade is not None, "symbols are placed only while driving a sink"
+        connection = self._room.connection(
             self._ws_url, self._on_trade, name=name, on_gap=on_gap, **self._options
         )
         if on_gap is None:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from picows import WSError, WSMsgType, WSTransport, ws_connect
 
-from matcher.binance.listener import OnTrade, StreamListener
+from matcher.exchanges.binance.listener import StreamListener
+from matcher.exchanges.common import OnGap, OnTrade
 from shared.backoff import full_jitter
 from shared.version import Version
 
@@ -36,7 +37,11 @@ MAX_STREAMS = 1024
 PARAMS_PER_REQUEST = 150  # "btcusdt@aggTrade" and quotes: about 3 KB a request
 REQUESTS_PER_SECOND = 3  # of Binance's 5, leaving room for pings and pongs
 HEALTHY_AFTER_SECONDS = 30.0
-OnGap = Callable[[float, float], None]
+STREAM_KIND = "aggTrade"
+
+
+def stream_name(symbol: str) -> str:
+    return f"{symbol.lower()}@{STREAM_KIND}"
 
 
 class StreamConnection:
@@ -83,9 +88,10 @@ class StreamConnection:
     def total_malformed(self) -> int:
         return self.malformed + (self._listener.malformed if self._listener else 0)
 
-    def set_streams(self, streams: Iterable[str]) -> None:
-        """What this connection should carry from now on (at most ``MAX_STREAMS``)."""
-        wanted = set(streams)
+    def set_symbols(self, symbols: Iterable[str]) -> None:
+        """The symbols whose streams this connection should carry from now on (at most
+        ``MAX_STREAMS``)."""
+        wanted = {stream_name(symbol) for symbol in symbols}
         if len(wanted) > MAX_STREAMS:
             raise ValueError(f"{len(wanted)} streams on one connection; Binance allows 1024")
         self.wanted = wanted
