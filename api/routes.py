@@ -51,7 +51,7 @@ def authenticated_user(request: Request) -> int:
 
 
 async def sign_up(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.SIGNUP)
     username = validation.USERNAME.read(body)
     password = validation.PASSWORD.read(body)
     user_id = await _accounts(request).sign_up(username, password, address=_address(request))
@@ -59,7 +59,7 @@ async def sign_up(request: Request) -> Response:
 
 
 async def log_in(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.LOGIN)
     username = validation.LOGIN_USERNAME.read(body)
     password = validation.LOGIN_PASSWORD.read(body)
     tokens = await _accounts(request).log_in(username, password, address=_address(request))
@@ -67,7 +67,7 @@ async def log_in(request: Request) -> Response:
 
 
 async def _refresh_token(request: Request) -> str:
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.REFRESH)
     if body.get("refresh") in (None, ""):
         raise Unauthorized("refresh is required: send the refresh token from login")
     return validation.REFRESH_TOKEN.read(body)
@@ -85,7 +85,7 @@ async def log_out(request: Request) -> Response:
 
 async def create_alert(request: Request) -> Response:
     user_id = authenticated_user(request)
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.NEW_ALERT)
     new = validation.new_alert(
         body,
         allow_private_webhooks=request.app.state.webhook_allow_private,
@@ -144,7 +144,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
 
 async def delete_alert(request: Request) -> Response:
     user_id = authenticated_user(request)
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.DELETE)
     alert_id = validation.ALERT_ID.read(body)
     alert = await _alerts(request).delete(user_id, alert_id)
     return JSONResponse(alert.to_json())

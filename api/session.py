@@ -68,7 +68,7 @@ def _cookie_token(request: Request) -> str:
 
 async def log_in(request: Request) -> Response:
     _require_json(request)
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.LOGIN)
     username = validation.LOGIN_USERNAME.read(body)
     password = validation.LOGIN_PASSWORD.read(body)
     address = throttle_key(client_address(request, request.app.state.trusted_proxies))
