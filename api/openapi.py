@@ -3,9 +3,10 @@
 Each endpoint declares its operation (summary, body, parameters, answers) beside its handler
 with ``@endpoint``, which also names every path it is served at; ``openapi_document`` walks the
 app's routes as Starlette's ``SchemaGenerator`` does and writes down what each documented route
-says of itself. One endpoint is one place: a route cannot be served undocumented or documented
-unserved. The document is data, so it can be read and checked (and fed to schemathesis) without
-running the code that serves it.
+says of itself. One endpoint is one place: its paths, its handler and its description are
+declared together, so none of them can be changed without the others. (The page's routes, and
+the document's own, are plain routes and not described.) The document is data, so it can be
+read and checked (and fed to schemathesis) without running the code that serves it.
 """
 
 from __future__ import annotations
