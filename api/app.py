@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -15,20 +15,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from api import routes
+from api import health, routes, session
 from api.accounts import Accounts
 from api.alerts import Alerts
-from api.health import healthz, readyz
-from api.openapi import PATHS, openapi_document
+from api.openapi import openapi_document, routes_of
 from api.page import page_routes
 from api.passwords import Passwords, usable_cpus
 from api.prices import Prices
 from api.responses import JSONResponse, error_response
 from api.security_headers import SecurityHeaders
 from api.server_errors import ServerErrors
-from api.session import session_routes
 from api.throttle import Throttle
 from api.tokens import AccessTokens
 from shared.db import create_pool
@@ -50,26 +48,6 @@ from shared.schema import SchemaGate
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-_HANDLERS: dict[str, tuple[str, Handler]] = {
-    "signup": ("POST", routes.sign_up),
-    "login": ("POST", routes.log_in),
-    "refresh": ("POST", routes.refresh),
-    "logout": ("POST", routes.log_out),
-    "create": ("POST", routes.create_alert),
-    "delete": ("POST", routes.delete_alert),
-    "fetch": ("GET", routes.fetch_alerts),
-    "alert": ("GET", routes.get_alert),
-    "events": ("GET", routes.alert_events),
-    "pause": ("POST", routes.pause_alert),
-    "resume": ("POST", routes.resume_alert),
-    "account": ("GET", routes.account),
-    "rotate_secret": ("POST", routes.rotate_webhook_secret),
-    "prices": ("GET", routes.prices),
-    "price_history": ("GET", routes.price_history),
-}
 
 # Each domain error's status; a subclass takes its nearest listed ancestor's.
 _STATUS_OF: dict[type[PriceAlertError], int] = {
@@ -133,26 +111,16 @@ async def _database_refused(request: Request, exc: Exception) -> Response:
     return error_response(400, "a value in this request was refused by the database")
 
 
-def _routes() -> list[Route]:
-    table = [
-        Route(
-            path.replace("{alert_id}", "{alert_id:int}"),
-            _HANDLERS[operation][1],
-            methods=[_HANDLERS[operation][0]],
-        )
-        for path, operation in PATHS.items()
-    ]
-    document = openapi_document()
+def _routes() -> list[BaseRoute]:
+    """Every endpoint (each carries its own operation), ``/openapi.json`` built from them, and
+    the page."""
+    table = routes_of((*routes.ENDPOINTS, *session.ENDPOINTS, *health.ENDPOINTS))
+    document = openapi_document(table)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    table += [
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-    ]
-    return table + session_routes() + page_routes()
+    return [*table, Route("/openapi.json", openapi, methods=["GET"]), *page_routes()]
 
 
 def create_app(settings: Settings, *, pool: AsyncConnectionPool | None = None) -> Starlette:

@@ -1,4 +1,5 @@
-"""Reading a request's JSON body: capped in size, always a JSON object."""
+"""Reading a request's JSON body: capped in size, always a JSON object, with no key its
+``Body`` does not declare."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from api.fields import Body
 from shared.errors import PayloadTooLarge, RequestTimeout, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a dict; ValidationError for anything but a JSON object, PayloadTooLarge past
+async def read_json_object(request: Request, accepts: Body) -> dict[str, Any]:
+    """The body as a dict of ``accepts``' fields; ValidationError for anything but a JSON object
+    or for a key that is not one of those fields (named), PayloadTooLarge past
     ``MAX_BODY_BYTES`` (checked on the declared length and again while streaming),
     RequestTimeout when the whole body has not arrived within the app's body timeout (a client
     trickling its body would otherwise hold its connection, and a worker's slot, for ever)."""
@@ -35,6 +38,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         raise ValidationError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
+    accepts.refuse_unknown(body)
     return body
 
 

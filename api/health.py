@@ -9,17 +9,33 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.openapi import endpoint
 from api.responses import JSONResponse, error_response
+from api.schemas import ERROR, json_answer
 from shared.db import GatedPool
 from shared.schema import SchemaGate
 
 READY_TIMEOUT_SECONDS = 2.0
 
 
+@endpoint(
+    "GET",
+    "/healthz",
+    name=None,
+    summary="The process is up",
+    responses={"200": {"description": "Up."}},
+)
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+@endpoint(
+    "GET",
+    "/readyz",
+    name=None,
+    summary="The database answers",
+    responses={"200": {"description": "Ready."}, "503": json_answer(ERROR, "Not ready.")},
+)
 async def readyz(request: Request) -> Response:
     pool: AsyncConnectionPool = request.app.state.pool
     if isinstance(pool, GatedPool) and not pool.available:
@@ -35,3 +51,6 @@ async def readyz(request: Request) -> Response:
     if schema is not None and not await schema.check():
         return error_response(503, f"not ready: {schema.waiting_for}")
     return JSONResponse({"status": "ready"})
+
+
+ENDPOINTS = (healthz, readyz)

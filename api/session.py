@@ -19,18 +19,42 @@ from contextlib import suppress
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from api import validation
 from api.accounts import Accounts, TokenPair
 from api.body import read_json_object
 from api.client_address import client_address, throttle_key
+from api.openapi import endpoint
 from api.responses import JSONResponse
+from api.schemas import BAD, BUSY, ERROR, THROTTLED, UNAUTHORIZED, json_answer
 from api.tokens import AccessTokens
 from shared.errors import Unauthorized, ValidationError
 
 COOKIE = "pricealert_refresh"
 COOKIE_PATH = "/api/session/"
+
+_SESSION = {
+    "type": "object",
+    "required": ["access", "expires_in"],
+    "properties": {
+        "access": {"type": "string", "description": "JWT for 'Authorization: Bearer'."},
+        "expires_in": {"type": "integer", "description": "Seconds the access token lives."},
+    },
+}
+_SET_COOKIE = {
+    "Set-Cookie": {
+        "schema": {"type": "string"},
+        "description": f"{COOKIE}=<refresh token>; HttpOnly; Secure; SameSite=Strict;"
+        f" Path={COOKIE_PATH} (cleared by logout).",
+    }
+}
+_COOKIE_PARAMETER = {
+    "name": COOKIE,
+    "in": "cookie",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": f"The session cookie set by {COOKIE_PATH}login/; a browser sends it itself.",
+}
 
 
 def _accounts(request: Request) -> Accounts:
@@ -66,9 +90,26 @@ def _cookie_token(request: Request) -> str:
     return validation.REFRESH_TOKEN.read({"refresh": token})
 
 
+@endpoint(
+    "POST",
+    COOKIE_PATH + "login/",
+    name="session",
+    summary="For the web page: log in; the refresh token goes into an HttpOnly cookie"
+    " (send the body as application/json)",
+    body=validation.LOGIN,
+    responses={
+        "200": {
+            **json_answer(_SESSION, "The access token; the cookie set."),
+            "headers": _SET_COOKIE,
+        },
+        "400": json_answer(ERROR, "Invalid credentials, a field missing or invalid, or not JSON."),
+        "429": THROTTLED,
+        "503": BUSY,
+    },
+)
 async def log_in(request: Request) -> Response:
     _require_json(request)
-    body = await read_json_object(request)
+    body = await read_json_object(request, validation.LOGIN)
     username = validation.LOGIN_USERNAME.read(body)
     password = validation.LOGIN_PASSWORD.read(body)
     address = throttle_key(client_address(request, request.app.state.trusted_proxies))
@@ -76,11 +117,34 @@ async def log_in(request: Request) -> Response:
     return _with_cookie(request, tokens)
 
 
+@endpoint(
+    "POST",
+    COOKIE_PATH + "refresh/",
+    name="session",
+    summary="For the web page: a new access token for the session cookie, which rotates",
+    parameters=[_COOKIE_PARAMETER],
+    responses={
+        "200": {
+            **json_answer(_SESSION, "A new access token; a new cookie."),
+            "headers": _SET_COOKIE,
+        },
+        "400": BAD,
+        "401": UNAUTHORIZED,
+    },
+)
 async def refresh(request: Request) -> Response:
     tokens = await _accounts(request).refresh(_cookie_token(request))
     return _with_cookie(request, tokens)
 
 
+@endpoint(
+    "POST",
+    COOKIE_PATH + "logout/",
+    name="session",
+    summary="For the web page: revoke the session cookie's token and clear the cookie",
+    parameters=[_COOKIE_PARAMETER],
+    responses={"204": {"description": "Logged out.", "headers": _SET_COOKIE}},
+)
 async def log_out(request: Request) -> Response:
     token = request.cookies.get(COOKIE)
     if token:
@@ -92,13 +156,4 @@ async def log_out(request: Request) -> Response:
     return response
 
 
-# Path -> handler; ``api.openapi.SESSION_PATHS`` describes the same paths.
-HANDLERS = {
-    COOKIE_PATH + "login/": log_in,
-    COOKIE_PATH + "refresh/": refresh,
-    COOKIE_PATH + "logout/": log_out,
-}
-
-
-def session_routes() -> list[Route]:
-    return [Route(path, handler, methods=["POST"]) for path, handler in HANDLERS.items()]
+ENDPOINTS = (log_in, refresh, log_out)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.fields import Body
 from shared.addresses import ip_literal, is_public
 from shared.errors import Unauthorized, ValidationError
 from shared.fields import (
@@ -122,9 +123,9 @@ REFRESH_TOKEN = Field(
     description="The refresh token from login or the last refresh.",
 )
 
-SIGNUP = (USERNAME, PASSWORD)
-LOGIN = (LOGIN_USERNAME, LOGIN_PASSWORD)
-REFRESH = (REFRESH_TOKEN,)
+SIGNUP = Body(USERNAME, PASSWORD)
+LOGIN = Body(LOGIN_USERNAME, LOGIN_PASSWORD)
+REFRESH = Body(REFRESH_TOKEN)
 
 # Alerts: the fields are shared.fields', named by the kinds and channels of shared.vocabulary.
 
@@ -154,8 +155,9 @@ ALERT_ID = Field(
 )
 
 
-# Every field of a create, in the order the page shows them.
-NEW_ALERT: tuple[Field[Any], ...] = (
+# Every field of a create, in the order the page shows them: the kinds' and the channels'
+# fields as shared.vocabulary names them, and no other key.
+NEW_ALERT = Body(
     SYMBOL,
     TRIGGER_CONDITION,
     *(KIND_FIELDS[name] for name in kind_fields()),
@@ -249,9 +251,9 @@ def _check_webhook_address(url: str, *, allow_private: bool) -> None:
         )
 
 
-DELETE = (ALERT_ID,)
+DELETE = Body(ALERT_ID)
 
-# Query parameters: None when absent or empty.
+# Query parameters: None when absent; a value given empty is a 400 naming it (Field.read).
 
 
 def parse_state(value: str | None) -> str | None:
@@ -288,7 +290,7 @@ STATE = Field(
     parse_state,
     required=False,
     in_query=True,
-    description="Only the alerts in this state; absent or empty for all.",
+    description="Only the alerts in this state; absent for all.",
 )
 LIMIT = Field(
     "limit",
@@ -296,7 +298,7 @@ LIMIT = Field(
     parse_page_limit,
     required=False,
     in_query=True,
-    description=f"Alerts per page; absent or empty for {PAGE_DEFAULT}.",
+    description=f"Alerts per page; absent for {PAGE_DEFAULT}.",
 )
 BEFORE_ID = Field(
     "before_id",
@@ -304,7 +306,7 @@ BEFORE_ID = Field(
     parse_before_id,
     required=False,
     in_query=True,
-    description="Only alerts with a smaller id (the next page); absent or empty for the newest.",
+    description="Only alerts with a smaller id (the next page); absent for the newest.",
 )
 
 FETCH = (STATE, LIMIT, BEFORE_ID)
@@ -322,7 +324,7 @@ BEFORE_SEQ = Field(
     parse_before_seq,
     required=False,
     in_query=True,
-    description="Only fires with a smaller number (the next page); absent or empty for the newest.",
+    description="Only fires with a smaller number (the next page); absent for the newest.",
 )
 EVENTS = (LIMIT, BEFORE_SEQ)
 
@@ -337,7 +339,7 @@ _SYMBOL_LIST = re.compile(
 
 def parse_symbols(value: str | None) -> list[str] | None:
     """Symbols separated by commas, each as ``symbol`` is read (upper-cased), at most
-    ``SYMBOLS_MAX``, each once; None (every symbol) when absent or empty."""
+    ``SYMBOLS_MAX``, each once; None (every symbol) when absent."""
     if value is None:
         return None
     if not _SYMBOL_LIST.fullmatch(value):
@@ -363,7 +365,7 @@ SYMBOLS = Field(
     required=False,
     in_query=True,
     description=f"Symbols separated by commas (at most {SYMBOLS_MAX}), such as BTCUSDT,ETHUSDT; "
-    "absent or empty for every symbol with a price.",
+    "absent for every symbol with a price.",
 )
 MINUTES = Field(
     "minutes",
@@ -371,8 +373,7 @@ MINUTES = Field(
     parse_minutes,
     required=False,
     in_query=True,
-    description=f"How many minutes back, the current one included; absent or empty for "
-    f"{MINUTES_DEFAULT}.",
+    description=f"How many minutes back, the current one included; absent for {MINUTES_DEFAULT}.",
 )
 PRICES = (SYMBOLS,)
 HISTORY = (MINUTES,)

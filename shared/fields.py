@@ -43,8 +43,9 @@ class Field(Generic[T]):
     """A body field (or, with ``in_query``, a query parameter).
 
     ``parse`` gets the value as sent and returns the clean one or raises a domain error naming
-    the field. A required field that is absent, null or empty is refused before ``parse``; an
-    optional one that is absent or null (or empty, in a query) reaches ``parse`` as None.
+    the field. A required field that is absent, null or empty is refused before ``parse``, and
+    so is a query parameter given empty (``?limit=``: a value, or leave it out); an optional one
+    that is absent or null reaches ``parse`` as None.
     """
 
     name: str
@@ -57,7 +58,9 @@ class Field(Generic[T]):
 
     def read(self, source: Mapping[str, Any]) -> T:
         value = source.get(self.name)
-        if value is None or (value == "" and (self.required or self.in_query)):
+        if value == "" and self.in_query:
+            raise ValidationError(f"{self.name} is empty: give it a value, or leave it out")
+        if value is None or (value == "" and self.required):
             if self.required:
                 raise ValidationError(f"{self.name} is required")
             value = None

@@ -64,11 +64,20 @@ async def test_prices_of_the_symbols_asked_for_that_have_one(client: httpx.Async
 
 
 @pytest.mark.usefixtures("priced")
-@pytest.mark.parametrize("query", ["", "?symbols=", "?symbols"])
-async def test_without_symbols_every_known_price(client: httpx.AsyncClient, query: str) -> None:
-    response = await client.get(f"/api/prices/{query}")
+async def test_without_symbols_every_known_price(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/prices/")
     assert response.status_code == 200
     assert set(response.json()) == {"BTCUSDT", "ETHBTC"}
+
+
+@pytest.mark.usefixtures("priced")
+@pytest.mark.parametrize("query", ["?symbols=", "?symbols"])
+async def test_symbols_given_empty_is_a_400_not_every_price(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    response = await client.get(f"/api/prices/{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("symbols is empty")
 
 
 @pytest.mark.usefixtures("priced")

@@ -176,10 +176,12 @@ async def test_query_numbers_must_be_ascii_digits_of_bounded_length(
     assert response.json()["error"].split()[0] in ("limit", "before_id", "state")
 
 
-async def test_empty_query_values_mean_absent(client: httpx.AsyncClient, alice: User) -> None:
+async def test_empty_query_values_are_a_400_naming_the_first(
+    client: httpx.AsyncClient, alice: User
+) -> None:
     response = await client.get("/api/alerts/?state=&limit=&before_id=", headers=alice.headers)
-    assert response.status_code == 200
-    assert response.json() == []
+    assert response.status_code == 400
+    assert response.json() == {"error": "state is empty: give it a value, or leave it out"}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ import jwt
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from api.tokens import AccessTokens
+from shared.errors import Unauthorized
 from tests.api.helpers import JWT_SECRET, User
 
 REFRESH_PATHS = ["/api/token/refresh/", "/login/refresh/"]
@@ -155,3 +157,27 @@ async def test_token_of_a_vanished_account_cannot_create(
         json={"target_price": "1", "trigger_condition": "above", "email": "a@example.com"},
     )
     assert response.status_code == 401
+
+
+def test_a_token_accepted_before_is_refused_once_it_has_expired() -> None:
+    now = [time.time()]
+    tokens = AccessTokens(JWT_SECRET, ttl_seconds=60, clock=lambda: now[0])
+    token = tokens.issue(7)
+    assert tokens.user_id(token) == 7
+    assert tokens.user_id(token) == 7  # the second time from the verified tokens
+    now[0] += 60  # PyJWT's rule: expired from exp on
+    with pytest.raises(Unauthorized, match="access token has expired"):
+        tokens.user_id(token)
+
+
+def test_forged_tokens_are_refused_every_time_beside_verified_ones() -> None:
+    tokens = AccessTokens(JWT_SECRET, ttl_seconds=60, kept=2)
+    issued = [tokens.issue(user) for user in (1, 2, 3)]
+    forged = _forge(_claims(sub="1"), secret="another-secret-that-is-also-long-enough-to-warn-0")
+    for _ in range(2):
+        assert [tokens.user_id(token) for token in issued] == [1, 2, 3]
+        with pytest.raises(Unauthorized, match="invalid"):
+            tokens.user_id(forged)
+        head, payload, signature = issued[0].split(".")
+        with pytest.raises(Unauthorized, match="invalid"):
+            tokens.user_id(f"{head}.{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}")
