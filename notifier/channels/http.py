@@ -126,7 +126,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         assert self._answer is not None
         if self._answer.status < 200:
-            return  # 1xx: the final answer follows (101 raised HttpParserUpgrade)
+            return  # 1xx: the final answer follows (after a 101 httptools raises the upgrade)
         self._finish(keep=self._parser.should_keep_alive())
 
     # the request
