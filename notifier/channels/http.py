@@ -4,8 +4,20 @@ the answer, over kept-alive connections, to checked addresses only.
 Hand-written for speed, on asyncio's transports with httptools (the C parser uvicorn uses) for
 the answers: ``benchmarks/webhooks.py`` measures its rate in every run, beside a naive sender
 and the receiver's ceiling. It does what webhooks need and no more: POST, ``Content-Length`` bodies,
-answers of any framing (httptools), keep-alive, TLS with the host name checked, no redirects, no
-proxies, no cookies.
+keep-alive, TLS with the host name checked, no redirects, no proxies, no cookies.
+
+Answers of every framing are read (``tests/notifier/test_http_framings.py`` tests each against a
+real server): ``Content-Length``, chunked, and a body that ends when the server closes the
+connection (no length, as HTTP/1.0 servers and many small receivers send; httptools cannot be
+told the stream ended, so ``connection_lost`` ends that body itself). Any 1xx before the final
+answer (100 Continue, 103 Early Hints) is skipped; 204, 304 and 1xx have no body whatever their
+headers say. Of a body the first ``MAX_KEPT_BODY`` bytes are kept; past ``MAX_BODY`` the
+connection is closed rather than read to the end (the status and headers are the answer). An
+answer cut short (fewer bytes than its ``Content-Length`` or its chunks promised, headers not
+finished, or a reset) is a ``ConnectionResetError``, never an answer. A connection is kept only
+after an answer that allows it (HTTP/1.1 without ``Connection: close``, HTTP/1.0 with
+``keep-alive``) and ends where its framing says; after a body ended by the close, or a message
+the server sent out of turn, it is closed, never reused.
 
 Safety (SSRF) lives here because this client both resolves and connects: ``resolve`` returns
 the addresses a host may be reached at (or raises ``UnsafeAddress``), and the connection is
@@ -48,10 +60,10 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._answer: Answer | None = None
-        self._header_name = b""
+        self._answer: Answer | None = None  # of the message being parsed
         self._body_seen = 0
-        self._done: asyncio.Future[Answer] | None = None
+        self._done: asyncio.Future[Answer] | None = None  # while a request awaits its answer
+        self.answered = False  # a byte arrived since the last request was written
         self.closed = False
         self.idle_since = time.monotonic()
 
@@ -62,6 +74,7 @@ class _Connection(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -71,11 +84,21 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(ConnectionResetError("the server closed the connection") if exc is None else exc)
+        answer = self._answer
+        if exc is not None:
+            self._fail(exc)
+        elif answer is None:
+            self._fail(ConnectionResetError("the server closed the connection without answering"))
+        elif answer.status and _ends_at_close(answer):
+            self._finish(keep=False)
+        else:
+            self._fail(ConnectionResetError("the server closed the connection mid-answer"))
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        if self._done is None or self._done.done():
+            self.close()  # a message out of turn: what comes next on it cannot be trusted
         self._answer = Answer(0, "")
         self._body_seen = 0
 
@@ -101,6 +124,9 @@ class _Connection(asyncio.Protocol):
             self._finish(keep=False)
 
     def on_message_complete(self) -> None:
+        assert self._answer is not None
+        if self._answer.status < 200:
+            return  # 1xx: the final answer follows (after a 101 httptools raises the upgrade)
         self._finish(keep=self._parser.should_keep_alive())
 
     # the request
@@ -108,6 +134,8 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> Answer:
         assert self._transport is not None
         self._done = asyncio.get_running_loop().create_future()
+        self._answer = None
+        self.answered = False
         self._transport.write(request)
         try:
             return await self._done
@@ -127,13 +155,21 @@ class _Connection(asyncio.Protocol):
             self._done.set_result(self._answer)
 
     def _fail(self, error: BaseException) -> None:
-        self.closed = True
+        self.close()
         if self._done is not None and not self._done.done():
             self._done.set_exception(error)
 
 
 class HttpClient:
-    """POST over kept-alive connections, at most ``per_host`` at once to each host."""
+    """POST over kept-alive connections, at most ``per_host`` at once to each host.
+
+    A POST is sent again (once, on a new connection) only when it went out on a reused kept
+    connection and that connection was lost before any byte of the answer arrived: the server
+    closed it while idle, as servers do, and the request crossed the close. Otherwise a lost
+    connection is the caller's error, even when the server may have acted (a fresh connection
+    reset, an answer cut short): the webhook channel's retries send it again later, and
+    receivers drop the repeat by its ``webhook-id``, the same on every attempt.
+    """
 
     def __init__(self, resolve: Resolve, *, per_host: int = 32) -> None:
         self._resolve = resolve
@@ -165,8 +201,10 @@ class HttpClient:
             if connection is not None:
                 try:
                     return await self._exchange(key, connection, request)
-                except ConnectionResetError:
-                    pass  # a kept connection the server had closed: once more, on a fresh one
+                except OSError:
+                    if connection.answered:
+                        raise
+                    # closed by the server as the request crossed: once more, on a fresh one
             connection = await self._connect(key)
             return await self._exchange(key, connection, request)
 
@@ -217,6 +255,15 @@ class HttpClient:
                 continue
             return connection  # asyncio sets TCP_NODELAY on it
         raise error or OSError(f"{hostname} has no address")
+
+
+def _ends_at_close(answer: Answer) -> bool:
+    """Whether the answer's body is framed by the server closing the connection: neither a
+    length nor chunks, and a status that has a body (RFC 9112, section 6.3)."""
+    if answer.status < 200 or answer.status in (204, 304) or "content-length" in answer.headers:
+        return False
+    coding = answer.headers.get("transfer-encoding", "")
+    return coding.rpartition(",")[2].strip().lower() != "chunked"
 
 
 def _request(target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
