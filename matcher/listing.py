@@ -8,6 +8,10 @@ to follow only what trades): the listed symbols are upserted as ``trading`` with
 alerts reference the table. A symbol the table's CHECK would refuse (the exchange lists a few
 spelled outside ``[A-Z0-9]{2,20}``) is left out rather than failing the statement. An empty list
 changes nothing: an exchange that trades nothing is a failed answer, not a market.
+
+The table holds one exchange's symbols (the default one's) until alerts and symbols are keyed
+by (exchange, symbol): another exchange's list is not written, or it would halt every pair of
+the first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import DatabaseUnavailable
+from shared.vocabulary import DEFAULT_EXCHANGE
 
 log = logging.getLogger("matcher.service")  # the service's log, whichever part writes it
 
@@ -81,6 +86,12 @@ class Listing:
         self.halted = 0  # symbols halted by the writes, over the replica's life
 
     async def listed(self, exchange: str, symbols: Set[str]) -> None:
+        if exchange != DEFAULT_EXCHANGE:
+            log.warning(
+                "the symbols table holds the default exchange's symbols only: list not written",
+                extra={"exchange": exchange, "default": DEFAULT_EXCHANGE},
+            )
+            return
         if not symbols:
             log.warning(
                 "the exchange listed no symbols: the table is left as it was",

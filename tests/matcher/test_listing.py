@@ -92,3 +92,13 @@ async def test_the_listing_counts_its_writes_and_what_they_halted(
     await listing.listed("binance", {"BTCUSDT"})
     assert (listing.writes, listing.trading) == (2, 1)
     assert listing.halted == len(await statuses(pool)) - 1
+
+
+async def test_another_exchanges_list_is_not_written_over_the_default_ones(
+    pool: AsyncConnectionPool,
+) -> None:
+    before = await statuses(pool)
+    listing = Listing(pool)
+    await listing.listed("coinbase", {"BTC-USD"})
+    assert await statuses(pool) == before
+    assert listing.writes == 0
