@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.db import GatedPool, create_pool
 from shared.migrate import migrate
+from tests.helpers import EVERY_SYMBOL_TRADING
 from tests.smtp_sink import SmtpSink
 from tests.tcp_proxy import TcpProxy
 from tests.wheel import Installed, install_wheel
@@ -93,7 +94,7 @@ async def clean_tables(pool: AsyncConnectionPool) -> None:
             "TRUNCATE users, alerts, alert_fires, deliveries, refresh_tokens, prices,"
             " price_minutes RESTART IDENTITY CASCADE"
         )
-        await conn.execute("UPDATE symbols SET status = 'trading' WHERE status <> 'trading'")
+        await conn.execute(EVERY_SYMBOL_TRADING)
 
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")

@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from pricealert.up import Up
 from shared.settings import Settings
 from tests.fake_binance import FakeBinance
-from tests.helpers import start_up
+from tests.helpers import EVERY_SYMBOL_TRADING, start_up
 
 USABLE_WITHIN = 60.0  # seconds: the contract, from start or from the next refresh
 WAIT = 30.0
@@ -62,7 +62,7 @@ async def running(
         up.stop()
         assert await asyncio.wait_for(task, WAIT) == 0
         async with pool.connection() as conn:  # the other tests' symbols trade again
-            await conn.execute("UPDATE symbols SET status = 'trading' WHERE status <> 'trading'")
+            await conn.execute(EVERY_SYMBOL_TRADING)
 
 
 def alert_on(symbol: str, target: str) -> dict[str, Any]:

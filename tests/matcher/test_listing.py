@@ -9,6 +9,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from matcher.listing import Listing, Written, write_listing
+from tests.helpers import EVERY_SYMBOL_TRADING
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -18,7 +19,7 @@ async def restored(pool: AsyncConnectionPool) -> AsyncIterator[None]:
     """Every symbol trading again after the test, as the other tests expect."""
     yield
     async with pool.connection() as conn:
-        await conn.execute("UPDATE symbols SET status = 'trading' WHERE status <> 'trading'")
+        await conn.execute(EVERY_SYMBOL_TRADING)
 
 
 async def statuses(pool: AsyncConnectionPool) -> dict[str, str]:
