@@ -25,7 +25,7 @@ from api.validation import AlertInput
 from shared.batching import Batcher
 from shared.errors import NotFound, Unauthorized, ValidationError
 from shared.fields import flat_channel_fields
-from shared.vocabulary import CHANNELS, kind_fields
+from shared.vocabulary import CHANNELS, DEFAULT_EXCHANGE, EXCHANGES, kind_fields
 
 # The kind fields kept in ``params`` (target_price is a column of its own).
 KEPT_IN_PARAMS = tuple(name for name in kind_fields() if name != "target_price")
@@ -41,11 +41,14 @@ ALERT_COLUMNS = """id, symbol, target_price, trigger_condition,
 def _with_current_price(statement: str, order: str = "") -> str:
     """``statement`` (a SELECT or an UPDATE ... RETURNING of ``ALERT_COLUMNS``) with each
     alert's ``current_price``, the last trade price of its symbol the matcher wrote (null when
-    none): joined in the same statement, one primary-key probe of ``prices`` per alert."""
+    none), and ``symbol_status``, whether the exchange still trades its symbol (the matcher
+    keeps ``symbols`` following the exchange's list): joined in the same statement, one
+    primary-key probe of ``prices`` and one of ``symbols`` per alert."""
     return f"""
 WITH shown AS ({statement})
-SELECT shown.*, p.price AS current_price
+SELECT shown.*, p.price AS current_price, s.status AS symbol_status
 FROM shown LEFT JOIN prices AS p ON p.symbol = shown.symbol
+JOIN symbols AS s ON s.symbol = shown.symbol
 {order}"""
 
 
@@ -134,6 +137,7 @@ class Alert:
     reference_price: Decimal | None = None
     fire_count: int = 0
     current_price: Decimal | None = None
+    symbol_status: str = "trading"
 
     def to_json(self) -> dict[str, Any]:
         """The alert as the API shows it: prices and percents as decimal strings, times as
@@ -160,6 +164,7 @@ class Alert:
             "reference_price": _decimal_text(self.reference_price),
             "fire_count": self.fire_count,
             "current_price": _decimal_text(self.current_price),
+            "symbol_status": self.symbol_status,
         }
 
 
@@ -248,6 +253,11 @@ class Alerts:
             return ValidationError(
                 f"you already have {self._cap} live alerts, the most allowed: "
                 "delete or pause some before creating more"
+            )
+        if outcome == "not_trading":
+            return ValidationError(
+                f"symbol {new.symbol!r} is not trading on {EXCHANGES[DEFAULT_EXCHANGE].name}: "
+                "the exchange has stopped (or paused) it, so an alert on it could not fire"
             )
         return ValidationError(
             f"unknown symbol {new.symbol!r}: use a Binance spot symbol such as BTCUSDT"

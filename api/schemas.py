@@ -54,6 +54,11 @@ _ALERT_PROPERTIES: dict[str, Any] = {
         "description": "The last trade price of its symbol the matcher wrote (at most a second"
         " old while a matcher follows it); null when none is known.",
     },
+    "symbol_status": {
+        "enum": ["trading", "halted"],
+        "description": "Whether the exchange still trades its symbol: a halted one cannot fire"
+        " until the exchange lists it as trading again (new alerts on it are refused).",
+    },
 }
 ALERT = {"type": "object", "required": list(_ALERT_PROPERTIES), "properties": _ALERT_PROPERTIES}
 EVENTS = {

@@ -30,6 +30,10 @@ class FeedFigures:
     histories_filled: int = _figure(
         "counter", "Symbols whose percent windows got their history from klines."
     )
+    listings: int = _figure("counter", "Lists of the exchange's trading symbols read.")
+    listing_failures: int = _figure(
+        "counter", "Reads of the exchange's symbol list that failed (the next period retries)."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,15 @@ class MatcherFigures:
     price_writes: int = _figure("counter", "Flushes of the last prices and minutes written.")
     price_write_failures: int = _figure(
         "counter", "Flushes of prices that failed (their prices are written by the next)."
+    )
+    symbols_trading: int = _figure(
+        "gauge", "Symbols the exchange's last list written to the symbols table names."
+    )
+    symbols_halted: int = _figure(
+        "counter", "Symbols marked halted because the exchange's list stopped naming them."
+    )
+    symbol_list_writes: int = _figure(
+        "counter", "Writes of the exchange's symbol list to the symbols table."
     )
     feed: FeedFigures = field(default_factory=FeedFigures)
 

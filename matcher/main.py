@@ -59,7 +59,10 @@ def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) ->
     rest = room.rest(settings)
     stack.push_async_callback(rest.close)
     ws_url = room.ws_url(settings)
-    return ExchangeFeed(room, ws_url, rest=rest), f"{room.declared.title} {ws_url}"
+    feed = ExchangeFeed(
+        room, ws_url, rest=rest, listing_every_seconds=settings.matcher_symbols_refresh_seconds
+    )
+    return feed, f"{room.declared.title} {ws_url}"
 
 
 async def run_matcher(

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from typing import Any
 
 from matcher.book import AlertBook
 from matcher.feeds import Feed
 from matcher.figures import FeedFigures, MatcherFigures, flat
+from matcher.listing import Listing
 from matcher.metrics import MatcherMetrics
 from matcher.pipeline import ClaimPipeline
 from matcher.prices import PriceRecorder, PriceWriter
@@ -98,6 +99,7 @@ class Matcher:
             self._pool, self.prices, every_seconds=price_flush_seconds, progress=self.progress
         )
         self._tick = Tick(self.pipeline, self.prices)
+        self.listing = Listing(self._pool)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
         self._sync = BookSync(
             database_url, shard, self._pool, self._tick, ready=self.ready, progress=self.progress
@@ -168,6 +170,10 @@ class Matcher:
         """Symbols whose percent windows want history, and how many minutes of it."""
         return self._tick.book.history_wanted()
 
+    async def listed(self, exchange: str, symbols: Set[str]) -> None:
+        """The exchange's trading symbols, written to the symbols table (``matcher.listing``)."""
+        await self.listing.listed(exchange, symbols)
+
     # --- health and figures ----------------------------------------------------------------
 
     def waiting_for(self) -> str | None:
@@ -207,6 +213,9 @@ class Matcher:
             contested_buckets=len(seen.contested) if seen else 0,
             price_writes=self.price_writer.flushes,
             price_write_failures=self.price_writer.failures,
+            symbols_trading=self.listing.trading,
+            symbols_halted=self.listing.halted,
+            symbol_list_writes=self.listing.writes,
             feed=feed.figures() if isinstance(feed, PushFeed) else FeedFigures(),
         )
 

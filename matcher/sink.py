@@ -7,7 +7,7 @@ sink.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Protocol, runtime_checkable
 
 from matcher.figures import FeedFigures
@@ -54,6 +54,11 @@ class TradeSink(Protocol):
 
     def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
         """Minutes of history (minute index, low, high), from 1-minute candles."""
+        ...
+
+    async def listed(self, exchange: str, symbols: Set[str]) -> None:
+        """The symbols ``exchange`` trades now, as its list said (at start and every
+        refresh): the ones alerts may name."""
         ...
 
 

@@ -405,6 +405,15 @@ class Settings:
         "the REST weight the matcher spends at most (Binance allows 6,000 per address), spread "
         "evenly: history for percent windows, gaps, prices",
     )
+    matcher_symbols_refresh_seconds: float = setting(
+        "MATCHER_SYMBOLS_REFRESH_SECONDS",
+        seconds,
+        900.0,
+        _MATCHER,
+        "how often the matcher reads the exchange's list of trading symbols (Binance's "
+        "`exchangeInfo`, weight 20) and writes it to the symbols table, besides at start: a "
+        "pair listed since becomes usable, one no longer trading is refused for new alerts",
+    )
     matcher_shard: Shard = setting(
         "MATCHER_SHARD", _shard, Shard(0, 1), _MATCHER, "same as `matcher --shard`"
     )

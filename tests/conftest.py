@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.db import GatedPool, create_pool
 from shared.migrate import migrate
+from tests.helpers import EVERY_SYMBOL_TRADING
 from tests.smtp_sink import SmtpSink
 from tests.tcp_proxy import TcpProxy
 from tests.wheel import Installed, install_wheel
@@ -86,12 +87,14 @@ async def pool(database_url: str) -> AsyncIterator[GatedPool]:
 @pytest.fixture
 async def clean_tables(pool: AsyncConnectionPool) -> None:
     """Every test that writes starts from empty users, alerts, tokens and prices (symbols
-    stay)."""
+    stay, every one trading again: a matcher on the fake Binance halts those it does not
+    list)."""
     async with pool.connection() as conn:
         await conn.execute(
             "TRUNCATE users, alerts, alert_fires, deliveries, refresh_tokens, prices,"
             " price_minutes RESTART IDENTITY CASCADE"
         )
+        await conn.execute(EVERY_SYMBOL_TRADING)
 
 
 RABBITMQ_URL = os.environ.get("PRICEALERT_TEST_RABBITMQ", "amqp://guest:guest@localhost:5672/")

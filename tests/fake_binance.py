@@ -50,7 +50,9 @@ class FakeBinance:
         self.changed = asyncio.Event()  # set on every connect, disconnect and (un)subscribe
         self._server: asyncio.Server | None = None
         self._trade_id = 0
-        self.listed = {"BTCUSDT", "ETHUSDT", "BNBUSDT"}  # what exchangeInfo says trades
+        # What exchangeInfo lists, read at each request: change them at any time.
+        self.listed = {"BTCUSDT", "ETHUSDT", "BNBUSDT"}  # status TRADING
+        self.halted: set[str] = set()  # status BREAK
         self.prices: dict[str, str] = {}  # the last trade's price, for ticker/price
         self.klines: dict[str, list[tuple[int, str, str]]] = {}  # (open ms, high, low)
         self.rate_limit_next = 0  # REST requests still to answer 429
@@ -91,7 +93,11 @@ class FakeBinance:
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/api/v3/exchangeInfo":
-            body: Any = {"symbols": [{"symbol": s, "status": "TRADING"} for s in self.listed]}
+            symbols = [{"symbol": s, "status": "TRADING"} for s in self.listed]
+            symbols += [{"symbol": s, "status": "BREAK"} for s in self.halted - self.listed]
+            if "symbolStatus" in query:
+                symbols = [s for s in symbols if s["status"] == query["symbolStatus"]]
+            body: Any = {"symbols": symbols}
         elif parts.path == "/api/v3/ticker/price":
             wanted = orjson.loads(query["symbols"])
             body = [{"symbol": s, "price": self.prices[s]} for s in wanted if s in self.prices]

@@ -149,7 +149,9 @@ export class AlertsTable {
     setText(row, 1, words.condition(alert));
     setText(row, 2, words.target(alert));
     this.fillPrice(row);
-    setText(row, 5, alert.state);
+    // A halted symbol cannot fire: the state says so rather than the alert waiting silently.
+    setText(row, 5, alert.symbol_status === "halted"
+      ? `${alert.state}: ${alert.symbol} is not trading` : alert.state);
     setText(row, 6, String(alert.fire_count ?? (alert.triggered_at ? 1 : 0)));
     setText(row, 7, alert.triggered_at
       ? `${words.when(alert.triggered_at)} at ${words.price(alert.triggered_price)}` : "—");

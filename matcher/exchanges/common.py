@@ -71,7 +71,8 @@ class Rest(Protocol):
     to wait, anything else on failure; the feed retries."""
 
     async def trading_symbols(self) -> set[str]:
-        """The spot symbols that trade now."""
+        """The spot symbols that trade now, as the exchange lists them: read by the feed at
+        start and at each refresh, and written by the matcher to the symbols table."""
         ...
 
     async def prices(self, symbols: Iterable[str]) -> dict[str, float]:

@@ -14,6 +14,12 @@ With the exchange's REST side it also makes sure no crossing is missed:
 - a symbol whose percent windows start without history (a percent alert on a symbol the book
   did not follow, or after a restart) gets the minutes of its largest window from candles;
 - symbols the exchange does not trade are reported once and not subscribed.
+
+The exchange's list of trading symbols is read at start and every ``listing_every_seconds``;
+each list read goes to the sink (``TradeSink.listed``: the matcher writes it to the symbols
+table, so a pair listed since can be named by new alerts and one halted is refused), and what
+the feed follows changes with it. A list that cannot be read is one warning; the previous one
+stays (none at start: every symbol of the book is followed) until the next period.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class ExchangeFeed:
         symbols_per_connection: int | None = None,
         rest: Rest | None = None,
         on_gap: Callable[[str, float, float], None] | None = None,
+        listing_every_seconds: float | None = None,
         **connection_options: Any,
     ) -> None:
         self._room = room
@@ -86,6 +93,7 @@ class ExchangeFeed:
         limit = room.symbols_per_connection
         self._per_connection = min(symbols_per_connection or limit, limit)
         self._on_gap = on_gap
+        self._listing_every = listing_every_seconds  # None: the list is read at start only
         self._options = connection_options
         self.connections: list[Connection] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,8 +109,11 @@ class ExchangeFeed:
         self.unknown_symbols = 0
         self.gaps_recovered = 0
         self.histories_filled = 0
+        self.listings = 0
+        self.listing_failures = 0
         self.paused = False  # back-pressure holds the sockets
-        # bumped when a gap is recovered, a history filled, or the feed pauses or resumes
+        # bumped when a gap is recovered, a history filled, the symbol list read (or not), or
+        # the feed pauses or resumes
         self.progress = Version()
 
     def figures(self) -> FeedFigures:
@@ -112,6 +123,8 @@ class ExchangeFeed:
             unknown_symbols=self.unknown_symbols,
             gaps_recovered=self.gaps_recovered,
             histories_filled=self.histories_filled,
+            listings=self.listings,
+            listing_failures=self.listing_failures,
         )
 
     async def drive(self, sink: TradeSink) -> None:
@@ -119,7 +132,9 @@ class ExchangeFeed:
         self._on_trade = sink.trade
         self._sink = sink
         if self._rest is not None:
-            await self._load_trading_symbols(self._rest)
+            await self._read_listing(self._rest, sink)
+            if self._listing_every is not None:
+                self._in_background(self._keep_listing(self._rest, sink, self._listing_every))
         follow = asyncio.create_task(self._follow(sink))
         pace = asyncio.create_task(self._pace(sink))
         try:
@@ -232,14 +247,31 @@ class ExchangeFeed:
                 )
         return tradable
 
-    async def _load_trading_symbols(self, rest: Rest) -> None:
+    async def _keep_listing(self, rest: Rest, sink: TradeSink, every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            await self._read_listing(rest, sink)
+
+    async def _read_listing(self, rest: Rest, sink: TradeSink) -> None:
+        """The exchange's trading symbols: what the feed follows from now on, and the sink's
+        to keep. One try: a failure waits for the next period, with one warning."""
         try:
-            self._trading = await rest.trading_symbols()
+            trading = await rest.trading_symbols()
         except Exception as exc:
+            self.listing_failures += 1
+            following = "the previous list" if self._trading is not None else "every symbol"
             log.warning(
-                "could not list the exchange's symbols: following every symbol of the book",
-                extra=self._log | {"error": repr(exc)},
+                f"could not list the exchange's symbols: following {following} of the book",
+                extra=self._log | {"error": repr(exc), "retry_in_s": self._listing_every},
             )
+            self.progress.bump()
+            return
+        self._trading = trading
+        self._unknown_reported -= trading  # listed again: reported again if it stops
+        self.listings += 1
+        await sink.listed(self.exchange, trading)
+        self.set_symbols(sink.symbols())
+        self.progress.bump()
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -21,9 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 
 from tests.fake_binance import FakeBinance
+from tests.helpers import EVERY_SYMBOL_TRADING
 from tests.wheel import Running
 
 T = TypeVar("T")
@@ -36,6 +38,7 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 # the README's pictures), so a test run leaves the tracked files alone.
 SCREENSHOTS = os.environ.get("PRICEALERT_SCREENSHOTS")
 TICK_SECONDS = 0.2
+SYMBOLS_REFRESH_SECONDS = 1.0
 ACCESS_TTL_SECONDS = 5
 _UP = re.compile(r"pricealert is up: API (http://\S+)")
 
@@ -74,6 +77,8 @@ class Site:
             "BINANCE_WS_URL": self.fake.url,
             "BINANCE_REST_URL": self.fake.rest_url,
             "LOG_LEVEL": "WARNING",
+            # The symbol list is read every second: a pair the fake stops listing shows soon.
+            "MATCHER_SYMBOLS_REFRESH_SECONDS": str(SYMBOLS_REFRESH_SECONDS),
             # Short-lived access tokens: the page refreshes through its cookie during the tests.
             "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL_SECONDS),
         }
@@ -114,6 +119,8 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     running = Site(database_url, tmp_path_factory.mktemp("up"))
     yield running
     running.stop()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(EVERY_SYMBOL_TRADING)
 
 
 def _require_browser() -> tuple[str, str]:

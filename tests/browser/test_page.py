@@ -285,6 +285,30 @@ def test_markup_in_what_a_user_typed_shows_as_text(site: Site, browser: WebDrive
     until(lambda: odd in by_id(browser, "detail-summary").text, what="the address as text")
 
 
+def test_an_alert_whose_symbol_stops_trading_says_so_in_its_row(
+    site: Site, browser: WebDriver
+) -> None:
+    start(browser, site)
+    log_in(browser, fresh_user(), PASSWORD, sign_up=True)
+    fields = {"symbol": "BNBUSDT", "trigger_condition": "above", "target_price": "90000"}
+    alert_id = create_alert(browser, fields | {"email": "halt@example.com"})
+    site.fake.listed.discard("BNBUSDT")  # read by the fake's loop at its next exchangeInfo
+    try:
+        state = until(
+            lambda: "not trading" in (text := cells(browser, alert_id)[STATE]) and text,
+            timeout=30,
+            what="the halted symbol in the row",
+        )
+        assert state == "created: BNBUSDT is not trading"
+    finally:
+        site.fake.listed.add("BNBUSDT")
+    until(
+        lambda: cells(browser, alert_id)[STATE] == "created",
+        timeout=30,
+        what="the symbol trading again",
+    )
+
+
 def resources(browser: WebDriver) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = browser.execute_script(
         "return [...performance.getEntriesByType('navigation'),"

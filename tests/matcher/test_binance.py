@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Set
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
@@ -42,6 +43,7 @@ class RecordingSink:
         self.times: list[int] = []
         self.wanted: dict[str, int] = {}  # history to ask for, as a book would
         self.minutes: dict[str, list[tuple[int, float, float]]] = {}
+        self.listings: list[set[str]] = []  # each list of trading symbols the feed read
         self.arrived = Version()
         self._full = asyncio.Event()
         self._room = asyncio.Event()
@@ -76,6 +78,9 @@ class RecordingSink:
 
     def symbols(self) -> list[str]:
         return sorted(self._symbols)
+
+    async def listed(self, exchange: str, symbols: Set[str]) -> None:
+        self.listings.append(set(symbols))
 
     def nearest(self, symbol: str) -> tuple[float, float]:
         return -math.inf, math.inf
@@ -330,6 +335,58 @@ async def test_a_symbol_binance_does_not_trade_is_reported_once_and_not_followed
     sink.change({"BTCUSDT", "NOSUCHUSDT", "ETHUSDT"})
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "ETHUSDT"))
     assert feed.unknown_symbols == 1
+
+
+async def test_the_list_is_read_filtered_at_start_and_handed_to_the_sink(
+    fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    fake.halted = {"LUNAUSDT"}
+    sink = RecordingSink({"BTCUSDT"})
+    feed = ExchangeFeed(BINANCE, fake.url, rest=rest, **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    assert feed.listings == 1
+    assert sink.listings == [{"BTCUSDT", "ETHUSDT", "BNBUSDT"}]
+    [path] = [p for p in fake.rest_requests if p.startswith("/api/v3/exchangeInfo")]
+    assert "symbolStatus=TRADING" in path
+    assert "showPermissionSets=false" in path
+
+
+async def test_a_pair_listed_later_is_followed_and_one_halted_is_dropped_at_the_next_read(
+    fake: FakeBinance, rest: BinanceRest, start_feed: Callable[..., asyncio.Task[None]]
+) -> None:
+    sink = RecordingSink({"BTCUSDT", "NEWCOINUSDT"})
+    feed = ExchangeFeed(BINANCE, fake.url, rest=rest, listing_every_seconds=0.1, **FAST)
+    start_feed(feed, sink)
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
+    fake.listed.add("NEWCOINUSDT")
+    await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "NEWCOINUSDT"))
+    fake.listed.discard("BTCUSDT")
+    await fake.until(lambda: fake.subscribed() == streams("NEWCOINUSDT"))
+    assert {"BNBUSDT", "ETHUSDT", "NEWCOINUSDT"} in sink.listings
+    assert feed.unknown_symbols == 2  # NEWCOINUSDT before its listing, BTCUSDT after its halt
+
+
+async def test_a_list_that_cannot_be_read_is_one_warning_a_period_and_everything_is_followed(
+    fake: FakeBinance,
+    start_feed: Callable[..., asyncio.Task[None]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unreachable = BinanceRest("http://127.0.0.1:9")  # nothing listens on the discard port
+    try:
+        sink = RecordingSink({"BTCUSDT", "NOTLISTEDUSDT"})
+        feed = ExchangeFeed(BINANCE, fake.url, rest=unreachable, listing_every_seconds=0.1, **FAST)
+        with caplog.at_level(logging.WARNING, logger="matcher.exchanges.feed"):
+            start_feed(feed, sink)
+            await fake.until(lambda: fake.subscribed() == streams("BTCUSDT", "NOTLISTEDUSDT"))
+            async with asyncio.timeout(15):
+                await feed.progress.until(lambda: feed.listing_failures >= 3)
+        warnings = [r for r in caplog.records if "could not list" in r.getMessage()]
+        assert len(warnings) == feed.listing_failures  # one each, no retries within a period
+        assert feed.listings == 0
+        assert sink.listings == []
+    finally:
+        await unreachable.close()
 
 
 @pytest.mark.usefixtures("clean_tables")
