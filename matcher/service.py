@@ -159,6 +159,9 @@ class Matcher:
     def nearest(self, symbol: str) -> tuple[float, float]:
         return self._tick.book.nearest(symbol)
 
+    def lowest_undecided(self, symbol: str) -> float:
+        return self._tick.book.lowest_undecided(symbol)
+
     def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
         """Minutes of a symbol's history (1-minute candles: minute index, low, high) for its
         percent windows."""
