@@ -159,6 +159,9 @@ class SimulatedFeed:
     def figures(self) -> FeedFigures:
         return FeedFigures()
 
+    def waiting_for(self) -> str | None:
+        return None  # nothing to reach
+
     async def drive(self, sink: TradeSink) -> None:
         while not self._stopping.is_set():
             symbols = list(sink.symbols())

@@ -30,6 +30,11 @@ class FeedFigures:
     histories_filled: int = _figure(
         "counter", "Symbols whose percent windows got their history from klines."
     )
+    unreachable_seconds: int = _figure(
+        "gauge",
+        "Seconds the longest outage of a feed connection has lasted so far (connect refused,"
+        " unanswered or lost); 0 while each connection that carries symbols is connected.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

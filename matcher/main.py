@@ -59,7 +59,8 @@ def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) ->
     rest = room.rest(settings)
     stack.push_async_callback(rest.close)
     ws_url = room.ws_url(settings)
-    return ExchangeFeed(room, ws_url, rest=rest), f"{room.declared.title} {ws_url}"
+    feed = ExchangeFeed(room, ws_url, rest=rest, grace_seconds=settings.matcher_feed_grace_seconds)
+    return feed, f"{room.declared.title} {ws_url}"
 
 
 async def run_matcher(

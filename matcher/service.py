@@ -184,7 +184,8 @@ class Matcher:
             return "loading the shard's alerts"
         if self._sync.resyncing:
             return "reloading the shard after a lost database connection"
-        return None
+        feed = self._feed
+        return feed.waiting_for() if isinstance(feed, PushFeed) else None
 
     def figures(self) -> MatcherFigures:
         """A snapshot of every figure: what the metrics and the log summary report."""

@@ -14,6 +14,8 @@ With the exchange's REST side it also makes sure no crossing is missed:
 - a symbol whose percent windows start without history (a percent alert on a symbol the book
   did not follow, or after a restart) gets the minutes of its largest window from candles;
 - symbols the exchange does not trade are reported once and not subscribed.
+
+Whether it reaches the exchange at all (for ``/readyz``) is ``matcher.exchanges.reach``'s.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from matcher.exchanges.common import MINUTE_MS, Connection, OnGap, OnTrade, RateLimited, Rest, Room
+from matcher.exchanges.reach import Reach
 from matcher.feeds import now_ms
 from matcher.figures import FeedFigures
 from matcher.sink import TradeSink
@@ -68,7 +71,8 @@ async def _with_retries(call: Callable[[], Awaitable[T]], what: str, exchange: s
 
 class ExchangeFeed:
     """The live feed of the exchange ``room``, on ``ws_url``. ``on_gap(connection name,
-    started, ended)``, when given, is told of each outage instead of it being recovered."""
+    started, ended)``, when given, is told of each outage instead of it being recovered. A
+    connection out of reach for ``grace_seconds`` makes the feed not ready (``waiting_for``)."""
 
     def __init__(
         self,
@@ -78,10 +82,12 @@ class ExchangeFeed:
         symbols_per_connection: int | None = None,
         rest: Rest | None = None,
         on_gap: Callable[[str, float, float], None] | None = None,
+        grace_seconds: float = 30.0,
         **connection_options: Any,
     ) -> None:
         self._room = room
         self.exchange = room.declared.name
+        self.title = room.declared.title
         self._ws_url = ws_url
         limit = room.symbols_per_connection
         self._per_connection = min(symbols_per_connection or limit, limit)
@@ -102,8 +108,15 @@ class ExchangeFeed:
         self.gaps_recovered = 0
         self.histories_filled = 0
         self.paused = False  # back-pressure holds the sockets
-        # bumped when a gap is recovered, a history filled, or the feed pauses or resumes
+        # bumped when a gap is recovered, a history filled, the feed pauses or resumes, or the
+        # exchange goes out of reach or comes back (``reach.unreachable``)
         self.progress = Version()
+        self.reach = Reach(
+            room.declared.title,
+            self.connections,
+            grace_seconds=grace_seconds,
+            progress=self.progress,
+        )
 
     def figures(self) -> FeedFigures:
         return FeedFigures(
@@ -112,7 +125,12 @@ class ExchangeFeed:
             unknown_symbols=self.unknown_symbols,
             gaps_recovered=self.gaps_recovered,
             histories_filled=self.histories_filled,
+            unreachable_seconds=self.reach.outage_seconds(),
         )
+
+    def waiting_for(self) -> str | None:
+        """What keeps the feed from delivering: its exchange out of reach (``Reach``)."""
+        return self.reach.waiting_for()
 
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
@@ -122,17 +140,19 @@ class ExchangeFeed:
             await self._load_trading_symbols(self._rest)
         follow = asyncio.create_task(self._follow(sink))
         pace = asyncio.create_task(self._pace(sink))
+        watch = asyncio.create_task(self.reach.watch())
         try:
             await self._stopping.wait()
         finally:
             follow.cancel()
             pace.cancel()
+            watch.cancel()
             for connection in self.connections:
                 connection.stop()
             for task in self._background:
                 task.cancel()
             await asyncio.gather(
-                *self._tasks, *self._background, follow, pace, return_exceptions=True
+                *self._tasks, *self._background, follow, pace, watch, return_exceptions=True
             )
 
     def stop(self) -> None:
