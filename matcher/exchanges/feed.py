@@ -112,10 +112,7 @@ class ExchangeFeed:
         # exchange goes out of reach or comes back (``reach.unreachable``)
         self.progress = Version()
         self.reach = Reach(
-            room.declared.title,
-            self.connections,
-            grace_seconds=grace_seconds,
-            progress=self.progress,
+            self.title, self.connections, grace_seconds=grace_seconds, progress=self.progress
         )
 
     def figures(self) -> FeedFigures:
