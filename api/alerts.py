@@ -40,13 +40,14 @@ ALERT_COLUMNS = """id, symbol, target_price, trigger_condition,
 
 def _with_current_price(statement: str, order: str = "") -> str:
     """``statement`` (a SELECT or an UPDATE ... RETURNING of ``ALERT_COLUMNS``) with each
-    alert's ``current_price``, the last trade price of its symbol the matcher wrote (null when
-    none), and ``symbol_status``, whether the exchange still trades its symbol (the matcher
-    keeps ``symbols`` following the exchange's list): joined in the same statement, one
-    primary-key probe of ``prices`` and one of ``symbols`` per alert."""
+    alert's ``current_price``, the last trade price of its symbol the matcher wrote, and that
+    trade's time, ``current_price_at`` (both null when none), and ``symbol_status``, whether
+    the exchange still trades its symbol (the matcher keeps ``symbols`` following the
+    exchange's list): joined in the same statement, one primary-key probe of ``prices`` and one
+    of ``symbols`` per alert."""
     return f"""
 WITH shown AS ({statement})
-SELECT shown.*, p.price AS current_price, s.status AS symbol_status
+SELECT shown.*, p.price AS current_price, p.at AS current_price_at, s.status AS symbol_status
 FROM shown LEFT JOIN prices AS p ON p.symbol = shown.symbol
 JOIN symbols AS s ON s.symbol = shown.symbol
 {order}"""
@@ -55,7 +56,7 @@ JOIN symbols AS s ON s.symbol = shown.symbol
 # Creates are batched (see shared.batching and create_alert_items in migration 0006). The
 # current price of each created alert's symbol comes back in the same statement.
 CREATE_ALERTS = """
-SELECT c.item, c.outcome, c.alert_id, c.created_at, p.price
+SELECT c.item, c.outcome, c.alert_id, c.created_at, p.price, p.at
 FROM (SELECT %s::jsonb AS items) AS batch
 CROSS JOIN LATERAL create_alert_items(batch.items, %s) AS c
 LEFT JOIN prices AS p
@@ -137,6 +138,7 @@ class Alert:
     reference_price: Decimal | None = None
     fire_count: int = 0
     current_price: Decimal | None = None
+    current_price_at: datetime | None = None
     symbol_status: str = "trading"
 
     def to_json(self) -> dict[str, Any]:
@@ -164,6 +166,7 @@ class Alert:
             "reference_price": _decimal_text(self.reference_price),
             "fire_count": self.fire_count,
             "current_price": _decimal_text(self.current_price),
+            "current_price_at": _time_text(self.current_price_at),
             "symbol_status": self.symbol_status,
         }
 
@@ -215,9 +218,9 @@ class Alerts:
             cursor = await conn.execute(CREATE_ALERTS, (payload, self._cap))
             rows = await cursor.fetchall()
         results: list[Alert | BaseException] = [RuntimeError("no outcome")] * len(batch)
-        for item, outcome, alert_id, created_at, current_price in rows:
+        for item, outcome, alert_id, created_at, price, price_at in rows:
             _user_id, new = batch[item - 1]
-            results[item - 1] = self._outcome(outcome, new, alert_id, created_at, current_price)
+            results[item - 1] = self._outcome(outcome, new, alert_id, created_at, price, price_at)
         return results
 
     def _outcome(
@@ -227,6 +230,7 @@ class Alerts:
         alert_id: int | None,
         created_at: datetime | None,
         current_price: Decimal | None,
+        current_price_at: datetime | None,
     ) -> Alert | BaseException:
         if outcome == "created":
             assert alert_id is not None
@@ -246,6 +250,7 @@ class Alerts:
                 cooldown_seconds=new.cooldown_seconds,
                 expires_at=new.expires_at,
                 current_price=current_price,
+                current_price_at=current_price_at,
             )
         if outcome == "no_user":
             return Unauthorized("the account of this token no longer exists")

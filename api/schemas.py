@@ -54,6 +54,11 @@ _ALERT_PROPERTIES: dict[str, Any] = {
         "description": "The last trade price of its symbol the matcher wrote (at most a second"
         " old while a matcher follows it); null when none is known.",
     },
+    "current_price_at": {
+        **_MAYBE_TIME,
+        "description": "The time of the trade current_price is (Binance's trade time): a price"
+        " no matcher follows any more keeps its time, so an old one reads as stale.",
+    },
     "symbol_status": {
         "enum": ["trading", "halted"],
         "description": "Whether the exchange still trades its symbol: a halted one cannot fire"

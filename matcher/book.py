@@ -26,9 +26,19 @@ are decided on decimals (``matcher.kinds.percent``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, KeysView, Sequence
 
-from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, PLACE_BITS, slot_of
+from matcher.keys import (
+    LIVE_MASK,
+    MAX_ALERT_ID,
+    MAX_SYMBOLS,
+    ORDER_SHIFT,
+    PLACE_BITS,
+    UNDECIDED,
+    slot_of,
+    value,
+)
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
 from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
@@ -85,6 +95,15 @@ class AlertBook:
         if book is None:
             return -float("inf"), float("inf")
         return book.nearest_below, book.nearest_above
+
+    def lowest_undecided(self, symbol: str) -> float:
+        """The lowest target of ``symbol``'s crossing alerts that wait for their reference
+        price (inf when none): ``nearest`` cannot say where they fire, as any trade decides
+        them. O(1)."""
+        book = self._books.get(symbol)
+        waiting = None if book is None else book.indexes[UNDECIDED]
+        first = None if waiting is None else waiting.first
+        return math.inf if first is None else value(first >> ORDER_SHIFT)
 
     def match(self, symbol: str, price: float, time_ms: int) -> Sequence[int]:
         """The ids of the alerts that fire at this trade. A once alert that fires leaves the

@@ -132,10 +132,14 @@ def _open(path: str) -> BinaryIO:
 class SimulatedFeed:
     """Random walks for the symbols in the book, for machines without internet (``--simulate``).
 
-    Each symbol starts halfway between its nearest targets (1% short of the nearest target when
-    only one side has alerts), then moves by a normal step of ``volatility`` of its price every
-    ``interval_seconds``: the alerts near the price fire within minutes. Prices are rounded to
-    a tick of seven significant digits (at most 8 decimals), as an exchange's price filter does.
+    A symbol starts when it enters the book (again, if it left it), near the prices its alerts
+    name: halfway between its nearest targets, or 1% short of the nearest target when only one
+    side has alerts. A crossing alert still waiting for its reference counts as a target above
+    (the first step, below it, decides it as a crossing upwards), so a symbol whose only alert
+    is "crossing 2.5" starts at 2.475, not at some fixed price it may never leave. Then it moves
+    by a normal step of ``volatility`` of its price every ``interval_seconds``: the alerts near
+    the price fire within minutes. Prices are rounded to a tick of seven significant digits (at
+    most 8 decimals), as an exchange's price filter does.
     """
 
     def __init__(
@@ -155,21 +159,33 @@ class SimulatedFeed:
     def figures(self) -> FeedFigures:
         return FeedFigures()
 
+    def waiting_for(self) -> str | None:
+        return None  # nothing to reach
+
     async def drive(self, sink: TradeSink) -> None:
         while not self._stopping.is_set():
-            for symbol in list(sink.symbols()):
+            symbols = list(sink.symbols())
+            for symbol in symbols:
                 price = self._prices.get(symbol)
                 if price is None:
-                    price = _starting_price(*sink.nearest(symbol))
+                    price = starting_price(*sink.nearest(symbol), sink.lowest_undecided(symbol))
                     self._decimals[symbol] = tick_decimals(price)
                 price = round(
                     price * (1 + self._random.gauss(0, self._volatility)), self._decimals[symbol]
                 )
                 self._prices[symbol] = price
-                sink.tick(symbol, price, now_ms())
+                if sink.tick(symbol, price, now_ms()) and symbol not in sink.symbols():
+                    self._forget(symbol)  # its last alert fired: it starts afresh if it returns
+            if len(self._prices) > len(symbols):  # and so does one whose alerts were removed
+                for symbol in set(self._prices).difference(symbols):
+                    self._forget(symbol)
             self.steps += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
+
+    def _forget(self, symbol: str) -> None:
+        del self._prices[symbol]
+        del self._decimals[symbol]
 
 
 SIGNIFICANT_DIGITS = 7
@@ -183,7 +199,13 @@ def tick_decimals(price: float) -> int:
     return max(0, min(MAX_DECIMALS, SIGNIFICANT_DIGITS - digits_before_point))
 
 
-def _starting_price(highest_below: float, lowest_above: float) -> float:
+def starting_price(highest_below: float, lowest_above: float, lowest_undecided: float) -> float:
+    """Where a symbol's walk starts, from its book's ``nearest`` targets and its lowest crossing
+    target without a reference (inf when none). That one counts as a target above, unless a
+    ``below`` target lies at or over it: the walk then starts above both, and its first step
+    decides the crossing downwards."""
+    if lowest_undecided > highest_below:
+        lowest_above = min(lowest_above, lowest_undecided)
     if math.isfinite(highest_below) and math.isfinite(lowest_above):
         return (highest_below + lowest_above) / 2
     if math.isfinite(lowest_above):

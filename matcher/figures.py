@@ -34,6 +34,11 @@ class FeedFigures:
     listing_failures: int = _figure(
         "counter", "Reads of the exchange's symbol list that failed (the next period retries)."
     )
+    unreachable_seconds: int = _figure(
+        "gauge",
+        "Seconds the longest outage of a feed connection has lasted so far (connect refused,"
+        " unanswered or lost); 0 while each connection that carries symbols is connected.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,11 @@ def build_feed(settings: Settings, stack: AsyncExitStack, choice: FeedChoice) ->
     stack.push_async_callback(rest.close)
     ws_url = room.ws_url(settings)
     feed = ExchangeFeed(
-        room, ws_url, rest=rest, listing_every_seconds=settings.matcher_symbols_refresh_seconds
+        room,
+        ws_url,
+        rest=rest,
+        listing_every_seconds=settings.matcher_symbols_refresh_seconds,
+        grace_seconds=settings.matcher_feed_grace_seconds,
     )
     return feed, f"{room.declared.title} {ws_url}"
 

@@ -161,6 +161,9 @@ class Matcher:
     def nearest(self, symbol: str) -> tuple[float, float]:
         return self._tick.book.nearest(symbol)
 
+    def lowest_undecided(self, symbol: str) -> float:
+        return self._tick.book.lowest_undecided(symbol)
+
     def fill_minutes(self, symbol: str, minutes: Iterable[tuple[int, float, float]]) -> None:
         """Minutes of a symbol's history (1-minute candles: minute index, low, high) for its
         percent windows."""
@@ -187,7 +190,8 @@ class Matcher:
             return "loading the shard's alerts"
         if self._sync.resyncing:
             return "reloading the shard after a lost database connection"
-        return None
+        feed = self._feed
+        return feed.waiting_for() if isinstance(feed, PushFeed) else None
 
     def figures(self) -> MatcherFigures:
         """A snapshot of every figure: what the metrics and the log summary report."""

@@ -28,8 +28,9 @@ class TradeSink(Protocol):
         low) comes with quantity 0."""
         ...
 
-    def tick(self, symbol: str, price: float, time_ms: int) -> object:
-        """A price with no quantity (a simulated step): ``trade`` with quantity 0."""
+    def tick(self, symbol: str, price: float, time_ms: int) -> bool:
+        """A price with no quantity (a simulated step): ``trade`` with quantity 0; whether
+        anything fired."""
         ...
 
     def symbols(self) -> Iterable[str]:
@@ -38,6 +39,11 @@ class TradeSink(Protocol):
 
     def nearest(self, symbol: str) -> tuple[float, float]:
         """The next prices below and above that would cross something (-inf, inf if none)."""
+        ...
+
+    def lowest_undecided(self, symbol: str) -> float:
+        """The lowest target of the crossing alerts that wait for their reference price (inf
+        if none): any trade decides them, so ``nearest`` leaves them out."""
         ...
 
     async def full(self) -> None:
@@ -71,3 +77,8 @@ class PushFeed(Protocol):
     def stop(self) -> None: ...
 
     def figures(self) -> FeedFigures: ...
+
+    def waiting_for(self) -> str | None:
+        """What keeps the feed from delivering (its exchange out of reach), for ``/readyz``;
+        None when nothing does. Called from the probes' thread: plain attributes only."""
+        ...

@@ -34,6 +34,7 @@ from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
 from api.serving import uvicorn_options
+from matcher.exchanges.feed import ExchangeFeed
 from matcher.feeds import Feed
 from matcher.main import FeedChoice, build_feed, build_matcher
 from matcher.service import Matcher
@@ -200,6 +201,7 @@ async def run_up(
             asyncio.create_task(matcher.run(trades), name="matcher"),
             asyncio.create_task(server.serve(), name="api"),
         ]
+        advice = asyncio.create_task(_advise_offline(trades))
         try:
             await _until_started(server, matcher, notifier, tasks)
             api_url = f"http://{host}:{server.bound_port or port}"
@@ -234,9 +236,25 @@ async def run_up(
                         extra={"part": task.get_name(), "error": repr(task.exception())},
                     )
         finally:
+            advice.cancel()
             await _stop_in_order(server, matcher, notifier, tasks)
     log.info("pricealert stopped")
     return 0
+
+
+async def _advise_offline(feed: Feed) -> None:
+    """Once, the first time the live feed cannot reach its exchange past the grace (a laptop
+    without internet, most likely): one line saying what to do. The connection keeps trying."""
+    if not isinstance(feed, ExchangeFeed):
+        return
+    reach = feed.reach
+    await feed.progress.until(lambda: reach.unreachable is not None)
+    assert reach.unreachable is not None
+    seconds, error = reach.unreachable
+    log.warning(
+        f"cannot reach {feed.title} for {seconds:.0f} s ({error}): without internet, run"
+        " `pricealert up --simulate` (scripts/up --simulate)"
+    )
 
 
 async def _stop_in_order(

@@ -440,6 +440,15 @@ class Settings:
         "a replica whose heartbeat is older than this is taken as dead, and its buckets as "
         "owned by nobody",
     )
+    matcher_feed_grace_seconds: float = setting(
+        "MATCHER_FEED_GRACE_SECONDS",
+        seconds,
+        30.0,
+        _MATCHER,
+        "how long a connection of the matcher's feed may go without reaching its exchange "
+        "(refused, lost, no answer) before `/readyz` answers 503 saying so (`Binance unreachable "
+        "for 30 s: ...`); ready again as soon as it connects",
+    )
     webhook_allow_private: bool = setting(
         "WEBHOOK_ALLOW_PRIVATE",
         boolean,

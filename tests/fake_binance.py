@@ -58,11 +58,12 @@ class FakeBinance:
         self.rate_limit_next = 0  # REST requests still to answer 429
         self.rest_requests: list[str] = []
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Listen on ``port`` of loopback (0: a free one, see ``url``)."""
         self._server = await ws_create_server(
             self._route,
             "127.0.0.1",
-            0,
+            port,
             enable_auto_pong=False,  # answered by hand, so that a stall can withhold them
         )
 

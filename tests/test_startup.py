@@ -1,9 +1,10 @@
-"""Start-up order as Kubernetes gives it: nothing waits for the migrate Job.
+"""Start-up order as Kubernetes gives it: nothing waits for the migrate Job, nor for the exchange.
 
 Each service is started as a real process (``pricealert api | matcher | notifier``) against a
 database with no schema at all. Each must report not ready (``/readyz`` 503 saying what it waits
 for), log what it waits for, and start by itself once ``pricealert migrate`` has run: no
-restart. SIGTERM stops each of them while it waits.
+restart. SIGTERM stops each of them while it waits. A matcher whose exchange does not answer is
+not ready either, after its grace, and ready once the exchange is there.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from shared.migrate import migrate
+from tests.fake_binance import FakeBinance
+from tests.matcher.helpers import insert_alert
 from tests.smtp_sink import SmtpSink
+from tests.wheel import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 30.0  # seconds before a test gives up on an event that should come
@@ -212,3 +217,47 @@ async def test_sigterm_stops_a_service_waiting_for_the_schema(
         status, body = await readiness(client, base)
     assert status == 503, body
     assert await service.stop(within_seconds=10) == 0, service.lines[-5:]
+
+
+@pytest.mark.usefixtures("clean_tables")
+async def test_a_matcher_that_cannot_reach_binance_is_not_ready_until_it_can(
+    database_url: str,
+    pool: AsyncConnectionPool,
+    rabbitmq_url: str,
+    queue_name: str,
+    services: list[Service],
+) -> None:
+    await insert_alert(pool, "BTCUSDT", "above", "50000")  # a symbol to follow
+    port = free_port()  # nothing listens there: every connect is refused
+    env = environment(
+        database_url,
+        RABBITMQ_URL=rabbitmq_url,
+        RABBITMQ_QUEUE=queue_name,
+        BINANCE_WS_URL=f"ws://127.0.0.1:{port}",
+        BINANCE_REST_URL=f"http://127.0.0.1:{port}",
+        MATCHER_FEED_GRACE_SECONDS="0.5",
+    )
+    matcher = await Service.start("matcher", "--metrics-port", "0", env=env)
+    services.append(matcher)
+    base = str((await matcher.says("metrics and probes served"))["url"])
+    await matcher.says("matcher ready")  # its shard is loaded: the exchange is what it lacks
+    fake = FakeBinance()
+    async with httpx.AsyncClient(timeout=10) as client:
+        unreachable = await matcher.says(
+            "exchange unreachable: the matcher is not ready until it connects"
+        )
+        assert unreachable["exchange"] == "Binance"
+        status, body = await readiness(client, base)
+        assert status == 503, body
+        reason = orjson.loads(body)["error"]
+        assert reason.startswith("not ready: Binance unreachable for "), reason
+        assert "ConnectionRefusedError" in reason, reason
+
+        await fake.start(port)
+        try:
+            await matcher.says("Binance connected")
+            assert await readiness(client, base) == (200, '{"status":"ready"}')
+            await matcher.says("exchange reachable again: ready")
+        finally:
+            await fake.close()
+    assert await matcher.stop(within_seconds=10) == 0, matcher.lines[-5:]

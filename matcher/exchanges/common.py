@@ -45,6 +45,10 @@ class Connection(Protocol):
     on_gap: OnGap | None
     connects: int  # sessions opened over its life
     failed_connects: int
+    # Since when (epoch s) it has had symbols to carry and no session: None while connected, or
+    # while it carries nothing. Read from the probes' thread: a plain attribute.
+    unreachable_since: float | None
+    last_error: str | None  # why its last connect failed or its last session ended, in words
 
     @property
     def total_malformed(self) -> int:

@@ -20,6 +20,8 @@ each list read goes to the sink (``TradeSink.listed``: the matcher writes it to 
 table, so a pair listed since can be named by new alerts and one halted is refused), and what
 the feed follows changes with it. A list that cannot be read is one warning; the previous one
 stays (none at start: every symbol of the book is followed) until the next period.
+
+Whether it reaches the exchange at all (for ``/readyz``) is ``matcher.exchanges.reach``'s.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from matcher.exchanges.common import MINUTE_MS, Connection, OnGap, OnTrade, RateLimited, Rest, Room
+from matcher.exchanges.reach import Reach
 from matcher.feeds import now_ms
 from matcher.figures import FeedFigures
 from matcher.sink import TradeSink
@@ -74,7 +77,8 @@ async def _with_retries(call: Callable[[], Awaitable[T]], what: str, exchange: s
 
 class ExchangeFeed:
     """The live feed of the exchange ``room``, on ``ws_url``. ``on_gap(connection name,
-    started, ended)``, when given, is told of each outage instead of it being recovered."""
+    started, ended)``, when given, is told of each outage instead of it being recovered. A
+    connection out of reach for ``grace_seconds`` makes the feed not ready (``waiting_for``)."""
 
     def __init__(
         self,
@@ -85,10 +89,12 @@ class ExchangeFeed:
         rest: Rest | None = None,
         on_gap: Callable[[str, float, float], None] | None = None,
         listing_every_seconds: float | None = None,
+        grace_seconds: float = 30.0,
         **connection_options: Any,
     ) -> None:
         self._room = room
         self.exchange = room.declared.name
+        self.title = room.declared.title
         self._ws_url = ws_url
         limit = room.symbols_per_connection
         self._per_connection = min(symbols_per_connection or limit, limit)
@@ -112,9 +118,12 @@ class ExchangeFeed:
         self.listings = 0
         self.listing_failures = 0
         self.paused = False  # back-pressure holds the sockets
-        # bumped when a gap is recovered, a history filled, the symbol list read (or not), or
-        # the feed pauses or resumes
+        # bumped when a gap is recovered, a history filled, the symbol list read (or not), the
+        # feed pauses or resumes, or the exchange goes out of reach or comes back
         self.progress = Version()
+        self.reach = Reach(
+            self.title, self.connections, grace_seconds=grace_seconds, progress=self.progress
+        )
 
     def figures(self) -> FeedFigures:
         return FeedFigures(
@@ -125,7 +134,12 @@ class ExchangeFeed:
             histories_filled=self.histories_filled,
             listings=self.listings,
             listing_failures=self.listing_failures,
+            unreachable_seconds=self.reach.outage_seconds(),
         )
+
+    def waiting_for(self) -> str | None:
+        """What keeps the feed from delivering: its exchange out of reach (``Reach``)."""
+        return self.reach.waiting_for()
 
     async def drive(self, sink: TradeSink) -> None:
         """Feed ``sink`` until ``stop``: subscribe to its symbols, follow them, deliver trades."""
@@ -137,17 +151,19 @@ class ExchangeFeed:
                 self._in_background(self._keep_listing(self._rest, sink, self._listing_every))
         follow = asyncio.create_task(self._follow(sink))
         pace = asyncio.create_task(self._pace(sink))
+        watch = asyncio.create_task(self.reach.watch())
         try:
             await self._stopping.wait()
         finally:
             follow.cancel()
             pace.cancel()
+            watch.cancel()
             for connection in self.connections:
                 connection.stop()
             for task in self._background:
                 task.cancel()
             await asyncio.gather(
-                *self._tasks, *self._background, follow, pace, return_exceptions=True
+                *self._tasks, *self._background, follow, pace, watch, return_exceptions=True
             )
 
     def stop(self) -> None:

@@ -183,7 +183,7 @@ async def test_history_of_a_malformed_symbol_is_a_400_naming_symbol(
 
 
 @pytest.mark.usefixtures("priced")
-async def test_every_alert_answer_carries_its_symbols_current_price(
+async def test_every_alert_answer_carries_its_symbols_current_price_and_its_time(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     def create(symbol: str) -> Any:
@@ -195,29 +195,33 @@ async def test_every_alert_answer_carries_its_symbols_current_price(
         }
         return client.post("/api/alerts/create/", headers=alice.headers, json=body)
 
+    def current(alert: dict[str, Any]) -> tuple[str | None, str | None]:
+        return alert["current_price"], alert["current_price_at"]
+
+    btc_price = ("50000.01", "2026-11-26T14:00:01.500000Z")  # as GET /api/prices/ has it
     btc = (await create("BTCUSDT")).json()
     eth = (await create("ETHUSDT")).json()
-    assert btc["current_price"] == "50000.01"
-    assert eth["current_price"] is None  # a known symbol no matcher has written yet
+    assert current(btc) == btc_price
+    assert current(eth) == (None, None)  # a known symbol no matcher has written yet
 
     headers = alice.headers
     listed = (await client.get("/api/alerts/", headers=headers)).json()
-    assert [(a["id"], a["current_price"]) for a in listed] == [
-        (eth["id"], None),
-        (btc["id"], "50000.01"),
+    assert [(a["id"], current(a)) for a in listed] == [
+        (eth["id"], (None, None)),
+        (btc["id"], btc_price),
     ]
     in_state = (await client.get("/api/alerts/?state=created&limit=1", headers=headers)).json()
-    assert [(a["id"], a["current_price"]) for a in in_state] == [(eth["id"], None)]
+    assert [(a["id"], current(a)) for a in in_state] == [(eth["id"], (None, None))]
     one = (await client.get(f"/api/alerts/{btc['id']}/", headers=headers)).json()
-    assert one["current_price"] == "50000.01"
+    assert current(one) == btc_price
     paused = (await client.post(f"/api/alerts/{btc['id']}/pause/", headers=headers)).json()
-    assert (paused["state"], paused["current_price"]) == ("paused", "50000.01")
+    assert (paused["state"], current(paused)) == ("paused", btc_price)
     resumed = (await client.post(f"/api/alerts/{btc['id']}/resume/", headers=headers)).json()
-    assert (resumed["state"], resumed["current_price"]) == ("created", "50000.01")
+    assert (resumed["state"], current(resumed)) == ("created", btc_price)
     deleted = await client.post(
         "/api/alerts/delete/", headers=headers, json={"alert_id": btc["id"]}
     )
-    assert (deleted.json()["state"], deleted.json()["current_price"]) == ("deleted", "50000.01")
+    assert (deleted.json()["state"], current(deleted.json())) == ("deleted", btc_price)
 
 
 async def test_openapi_describes_the_price_endpoints(client: httpx.AsyncClient) -> None:
@@ -229,4 +233,5 @@ async def test_openapi_describes_the_price_endpoints(client: httpx.AsyncClient) 
     assert [p["name"] for p in history["parameters"]] == ["symbol", "minutes"]
     assert set(history["responses"]) == {"200", "400", "404"}
     alert = document["paths"]["/api/alerts/{alert_id}/"]["get"]["responses"]["200"]
-    assert "current_price" in alert["content"]["application/json"]["schema"]["required"]
+    required = alert["content"]["application/json"]["schema"]["required"]
+    assert {"current_price", "current_price_at"} <= set(required)

@@ -23,6 +23,7 @@ from shared.settings import Shard
 from shared.version import Version
 from tests.fake_binance import MAX_STREAMS, FakeBinance
 from tests.matcher.helpers import insert_alert, received
+from tests.wheel import free_port
 
 FAST = {
     "ping_idle_seconds": 0.3,
@@ -202,6 +203,30 @@ async def test_a_silent_connection_is_treated_as_dead(
     await fake.until(lambda: fake.subscribed() == streams("BTCUSDT"))
     await fake.until(lambda: fake.trade("BTCUSDT", "1") > 0)
     await sink.until(1)
+
+
+async def test_a_feed_that_cannot_reach_binance_says_so_after_its_grace_until_it_can(
+    start_feed: Callable[..., asyncio.Task[None]],
+) -> None:
+    port = free_port()  # nothing listens there yet
+    feed = ExchangeFeed(BINANCE, f"ws://127.0.0.1:{port}", grace_seconds=1.0, **FAST)
+    start_feed(feed, RecordingSink({"BTCUSDT"}))
+    async with asyncio.timeout(15):
+        await feed.progress.until(lambda: feed.reach.unreachable is not None)
+    reason = feed.waiting_for()
+    assert reason is not None
+    assert reason.startswith("Binance unreachable for "), reason
+    assert "ConnectionRefusedError" in reason
+    assert feed.figures().unreachable_seconds >= 1
+    late = FakeBinance()
+    await late.start(port)
+    try:
+        async with asyncio.timeout(15):
+            await feed.progress.until(lambda: feed.reach.unreachable is None)
+        assert feed.waiting_for() is None
+        assert feed.figures().unreachable_seconds == 0
+    finally:
+        await late.close()
 
 
 async def test_malformed_frames_are_counted_and_skipped_without_a_reconnect(

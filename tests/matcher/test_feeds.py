@@ -9,12 +9,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
-from matcher.book import AlertBook
+from matcher.book import AlertBook, BookRow
 from matcher.exchanges.binance import BINANCE
 from matcher.feeds import QueueFeed, ReplayFeed, SimulatedFeed, tick_decimals
+from matcher.publisher import RabbitPublisher
+from matcher.service import Matcher
+from shared.settings import Shard
 from shared.version import Version
-from tests.matcher.helpers import level_row
+from tests.matcher.helpers import alert_row, insert_alert, level_row, received
 
 
 async def test_replay_reads_raw_and_combined_trades_and_skips_the_rest(tmp_path: Path) -> None:
@@ -63,10 +67,16 @@ class BookSink:
         self.prices: list[float] = []
         self.ticked = Version()
 
-    def tick(self, symbol: str, price: float, time_ms: int) -> None:
+    def tick(self, symbol: str, price: float, time_ms: int) -> bool:
         self.prices.append(price)
-        self.crossed += self.book.match(symbol, price, time_ms)
+        fired = self.book.match(symbol, price, time_ms)
+        self.crossed += fired
         self.ticked.bump()
+        return bool(fired)
+
+    def add(self, row: BookRow) -> None:
+        """An alert entering the book, as the sync adds one."""
+        self.book.add(row)
 
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(10):
@@ -77,6 +87,9 @@ class BookSink:
 
     def nearest(self, symbol: str) -> tuple[float, float]:
         return self.book.nearest(symbol)
+
+    def lowest_undecided(self, symbol: str) -> float:
+        return self.book.lowest_undecided(symbol)
 
 
 async def test_the_simulation_walks_from_between_the_targets_until_they_fire() -> None:
@@ -104,6 +117,66 @@ async def test_a_one_sided_book_starts_a_step_short_of_its_target() -> None:
     await task
     assert sink.prices[0] == pytest.approx(198.0)
     assert sink.crossed == []
+
+
+async def test_a_crossing_alert_far_from_100_on_a_new_symbol_fires() -> None:
+    book = AlertBook()
+    book.load([level_row(1, "XRPUSDT", "crossing", 2.5)])
+    sink = BookSink(book)
+    feed = SimulatedFeed(interval_seconds=0, volatility=0.005, seed=11)
+    task = asyncio.create_task(feed.drive(sink))
+    await sink.until(lambda: sink.crossed == [1])
+    feed.stop()
+    await task
+    # It started 1% short of the target: the first price decided a crossing upwards.
+    assert sink.prices[0] == pytest.approx(2.475, rel=0.02)
+    assert book.take_references() == [(1, sink.prices[0])]
+    assert sink.prices[-1] >= 2.5
+
+
+async def test_a_symbol_that_left_the_book_starts_again_near_its_new_alerts() -> None:
+    book = AlertBook()
+    book.load([level_row(1, "ETHUSDT", "above", 101.0), level_row(2, "ETHUSDT", "below", 99.0)])
+    sink = BookSink(book)
+    feed = SimulatedFeed(interval_seconds=0, volatility=0.01, seed=7)
+    task = asyncio.create_task(feed.drive(sink))
+    await sink.until(lambda: len(sink.crossed) == 2)
+    assert not book.symbols
+    walked = len(sink.prices)
+    sink.add(level_row(3, "ETHUSDT", "crossing", 2500.0))
+    await sink.until(lambda: sink.crossed[2:] == [3])
+    feed.stop()
+    await task
+    assert sink.prices[walked] == pytest.approx(2475, rel=0.02)
+
+
+@pytest.mark.usefixtures("clean_tables")
+async def test_a_matcher_on_the_simulation_fires_a_crossing_alert_created_far_from_100(
+    pool: AsyncConnectionPool, database_url: str, rabbitmq_url: str, queue_name: str
+) -> None:
+    publisher = RabbitPublisher(rabbitmq_url, queue_name)
+    await publisher.open()
+    matcher = Matcher(database_url, Shard(0, 1), publisher)
+    feed = SimulatedFeed(interval_seconds=0, volatility=0.005, seed=11)
+    task = asyncio.create_task(matcher.run(feed))
+    try:
+        async with asyncio.timeout(30):
+            await matcher.ready.wait()
+            # Created while the matcher runs, on a symbol nobody followed: as the API does.
+            alert = await insert_alert(pool, "XRPUSDT", "crossing", "2.5")
+            await matcher.progress.until(lambda: matcher.figures().published >= 1)
+    finally:
+        matcher.stop()
+        await asyncio.wait_for(task, 30)
+        await publisher.close()
+    (message,) = await received(rabbitmq_url, queue_name)
+    assert message["alert_id"] == alert
+    assert 2.5 <= float(message["triggered_price"]) < 2.6
+    assert await alert_row(pool, alert) == ("triggered", message["triggered_price"], True)
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT reference_price FROM alerts WHERE id = %s", (alert,))
+        (reference,) = await cursor.fetchone() or (None,)
+    assert 2.4 < reference < 2.5  # it started below the target: a crossing upwards
 
 
 async def test_simulated_prices_are_rounded_to_a_tick_of_seven_digits() -> None:

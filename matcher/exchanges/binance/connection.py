@@ -12,7 +12,9 @@ It connects, subscribes, keeps the connection alive and comes back after any fai
   cuts every connection at 24 h) it reconnects with full-jitter exponential backoff and
   subscribes everything again;
 - ``on_gap(started, ended)`` reports each interval during which this connection's streams were
-  not being received, for the caller to recover what traded meanwhile.
+  not being received, for the caller to recover what traded meanwhile;
+- ``unreachable_since`` and ``last_error`` say since when, and why, it has had streams to carry
+  and no session (for readiness, ``matcher.exchanges.reach``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class StreamConnection:
         self._listener: StreamListener | None = None
         self._stopping = False
         self._down_since: float | None = time.time()
+        self.unreachable_since: float | None = None  # streams to carry, no session
+        self.last_error: str | None = None  # why the last connect failed or session ended
         self.connects = 0
         self.failed_connects = 0
         self.malformed = 0
@@ -117,13 +121,17 @@ class StreamConnection:
         failures = 0
         while not self._stopping:
             if not self.wanted:
+                self.unreachable_since = None  # nothing to carry: nothing to reach
                 await self._changed.changed(self._changed.value)
                 continue
+            if self.unreachable_since is None:
+                self.unreachable_since = time.time()
             try:
                 healthy = await self._session()
             except (TimeoutError, OSError, WSError) as exc:
                 healthy = False
                 self.failed_connects += 1
+                self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 log.warning(
                     "Binance connect failed",
                     extra={"connection": self.name, "error": repr(exc), "failures": failures + 1},
@@ -178,6 +186,8 @@ class StreamConnection:
         if self._down_since is not None and self.on_gap is not None and self.connects > 0:
             self.on_gap(self._down_since, now)
         self._down_since = None
+        self.unreachable_since = None
+        self.last_error = None
         self._subscribed = {s for s in self.wanted if s in self._initial}
         self.connects += 1
         log.info(
@@ -190,6 +200,8 @@ class StreamConnection:
         self._subscribed = set()
         self._pending.clear()
         self._down_since = time.time()
+        self.unreachable_since = self._down_since
+        self.last_error = "connection lost"
         if not self._stopping:
             log.warning("Binance connection lost", extra={"connection": self.name})
 
