@@ -47,16 +47,19 @@ async function send(method, path, body, token) {
 }
 
 // Trade the session cookie for a new access token (and a new cookie). One at a time: polls
-// that meet an expired token together wait for the same refresh.
+// that meet an expired token together wait for the same refresh. With no cookie the answer is
+// 204 and no token (a logged-out visit makes no failing request); a dead cookie's 401 is
+// followed by a log-out, which clears the cookie, so the next visit asks without it.
 export function refresh() {
   if (!refreshing) {
     refreshing = send("POST", "/api/session/refresh/", {})
       .then((data) => {
-        access = data.access;
-        return true;
+        access = data ? data.access : null;
+        return access !== null;
       })
-      .catch(() => {
+      .catch(async (error) => {
         access = null;
+        if (error instanceof ApiError && error.status === 401) await logOut();
         return false;
       })
       .finally(() => {

@@ -55,6 +55,23 @@ def start(browser: WebDriver, site: Site, size: tuple[int, int] = DESKTOP) -> No
     until(lambda: visible(browser, "auth"), what="the log-in screen")
 
 
+def test_a_logged_out_first_visit_logs_no_console_error(site: Site, browser: WebDriver) -> None:
+    browser.get_log("browser")  # what earlier tests left in the log
+    start(browser, site)
+    until(
+        lambda: browser.execute_script("return document.readyState;") == "complete",
+        what="the load event",
+    )
+    asked: list[dict[str, Any]] = browser.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => e.name.endsWith('/api/session/refresh/'))"
+        ".map((e) => ({name: e.name, status: e.responseStatus}));"
+    )
+    assert [entry["status"] for entry in asked] == [204], asked
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+
+
 def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
     site: Site, browser: WebDriver, axe_source: str, screenshots: Path
 ) -> None:
