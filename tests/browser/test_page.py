@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -395,6 +396,88 @@ def test_a_thousand_alerts_and_the_time_of_a_price_update(site: Site, browser: W
         f"{statistics.median(prices):.2f} ms, max {max(prices):.2f} ms; "
         f"{len(polls)} alert-list updates: median {statistics.median(polls):.2f} ms, "
         f"max {max(polls):.2f} ms"
+    )
+
+    # What the open tab reads while nothing changes: ten polls of the changes feed and the
+    # prices, every byte the network carried for them (headers and bodies).
+    browser.execute_script(
+        "performance.setResourceTimingBufferSize(10000); performance.clearResourceTimings();"
+        "window.readFrom = performance.now();"
+    )
+    read: dict[str, Any] = until(
+        lambda: (
+            (found := browser.execute_script(_READ_SINCE))
+            and found["changes"] >= POLLS_MEASURED
+            and found
+        ),
+        timeout=30,
+        what=f"{POLLS_MEASURED} polls of the changes feed",
+    )
+    rate = read["bytes"] / read["seconds"]
+    print(
+        f"browser: 1,000 alerts, nothing changing: {rate:,.0f} bytes/s read over "
+        f"{read['seconds']:.1f} s ({read['requests']} requests, {read['changes']} of them "
+        f"changes polls, {read['full']} full lists)"
+    )
+    assert read["full"] == 0
+    assert rate < READ_BUDGET
+
+
+POLLS_MEASURED = 10
+READ_BUDGET = 5_000  # bytes a second, with 1,000 alerts and nothing changing
+# Every request since window.readFrom: its bytes on the wire (transferSize: headers and body).
+_READ_SINCE = """
+const entries = performance.getEntriesByType('resource')
+  .filter((e) => e.startTime >= window.readFrom);
+const path = (e) => new URL(e.name).pathname;
+const alerts = entries.filter((e) => path(e) === '/api/alerts/');
+return {
+  bytes: entries.reduce((sum, e) => sum + e.transferSize, 0),
+  seconds: (performance.now() - window.readFrom) / 1000,
+  requests: entries.length,
+  changes: alerts.filter((e) => e.name.includes('changed_since=')).length,
+  full: alerts.filter((e) => !e.name.includes('changed_since=')).length,
+};
+"""
+
+
+def test_a_stale_price_is_marked_with_its_time(
+    site: Site, browser: WebDriver, database_url: str
+) -> None:
+    """XRPUSDT does not trade on the fake Binance: its price, written 10 minutes old, is marked
+    "as of" its time in the table and in the form's quote; BTCUSDT's, a second old, is not."""
+    start(browser, site)
+    log_in(browser, fresh_user(), PASSWORD, sign_up=True)
+    quiet = create_alert(
+        browser,
+        {"symbol": "XRPUSDT", "trigger_condition": "above", "target_price": "9", "email": "x@y.io"},
+    )
+    busy = create_alert(
+        browser,
+        {
+            "symbol": "BTCUSDT",
+            "trigger_condition": "above",
+            "target_price": "90000",
+            "email": "x@y.io",
+        },
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO prices (symbol, price, at) VALUES ('XRPUSDT', 2.5, now() - interval"
+            " '10 minutes') ON CONFLICT (symbol) DO UPDATE SET price = 2.5, at = EXCLUDED.at"
+        )
+    price = until(
+        lambda: "as of" in (text := cells(browser, quiet)[PRICE]) and text, what="the mark"
+    )
+    assert re.fullmatch(r"2\.5 as of \D*\d{1,2}:\d{2}\D*", price), price
+    until(lambda: cells(browser, busy)[PRICE] != "—", what="BTCUSDT's price")
+    assert "as of" not in cells(browser, busy)[PRICE]
+    print(f"\nbrowser: a 10-minute-old price reads {price!r}")
+    clear_form(browser)
+    fill_form(browser, {"symbol": "XRPUSDT"})
+    until(
+        lambda: "last traded at 2.5 (as of" in by_id(browser, "f-symbol-quote").text,
+        what="the stale quote",
     )
 
 
