@@ -87,9 +87,9 @@ RETURNING {ALERT_COLUMNS}
 def _with_changes_token(statement: str) -> str:
     """``statement`` (one of ``_with_current_price``) with a first column ``changes_token``: the
     snapshot it was read in, as text, on every row, and on one row of nulls when it finds none.
-    In one statement, so the token is the very snapshot the rows are (``pg_current_snapshot``
-    reads the statement's own): what it saw is exactly what a later ``changed_since`` of this
-    token leaves out (migration 0011)."""
+    In one statement, so the token is the very snapshot the rows were read in
+    (``pg_current_snapshot`` reads the statement's own): what they show is exactly what a later
+    ``changed_since`` of this token leaves out (migration 0011)."""
     return f"""
 WITH token AS MATERIALIZED (SELECT pg_current_snapshot()::text AS changes_token)
 SELECT token.changes_token, listed.* FROM token LEFT JOIN LATERAL ({statement}) AS listed ON true
