@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.responses import decimal_text as _decimal_text
@@ -86,6 +86,20 @@ WHERE id = %s AND user_id = %s AND state = 'paused'
   AND (expires_at IS NULL OR expires_at > now())
 RETURNING {ALERT_COLUMNS}
 """)
+
+
+def _with_changes_token(statement: str) -> str:
+    """``statement`` (one of ``_with_current_price``) with a first column ``changes_token``: the
+    snapshot it was read in, as text, on every row, and on one row of nulls when it finds none.
+    In one statement, so the token is the very snapshot the rows were read in
+    (``pg_current_snapshot`` reads the statement's own): what they show is exactly what a later
+    ``changed_since`` of this token leaves out (migration 0011)."""
+    return f"""
+WITH token AS MATERIALIZED (SELECT pg_current_snapshot()::text AS changes_token)
+SELECT token.changes_token, listed.* FROM token LEFT JOIN LATERAL ({statement}) AS listed ON true
+ORDER BY listed.id DESC"""
+
+
 LIST_ALERTS = _with_current_price(
     f"""
 SELECT {ALERT_COLUMNS} FROM alerts
@@ -108,6 +122,13 @@ ORDER BY id DESC LIMIT %(limit)s
 """,
     "ORDER BY shown.id DESC",
 )
+# The alerts whose last writer the token's snapshot had not seen (it was in progress, or came
+# after): through alerts_changes, this user's rows written since the token's xmin.
+CHANGED_ALERTS = _with_current_price(f"""
+SELECT {ALERT_COLUMNS} FROM alerts
+WHERE user_id = %(user_id)s AND changed_by >= pg_snapshot_xmin(%(since)s::pg_snapshot)
+  AND NOT pg_visible_in_snapshot(changed_by, %(since)s::pg_snapshot)
+""")
 SELECT_FIRES = """
 SELECT seq, price, fired_at FROM alert_fires
 WHERE alert_id = %s AND seq < %s ORDER BY seq DESC LIMIT %s
@@ -175,6 +196,12 @@ class Alert:
 class Page:
     alerts: list[Alert]
     next_before_id: int | None
+    changes_token: str  # for ``changed_since``: what changed after this page was read
+
+
+def _xmax(token: str) -> int:
+    """A token's xmax: every transaction id below it had ended when it was taken."""
+    return int(token.split(":")[1])
 
 
 class Alerts:
@@ -372,12 +399,37 @@ class Alerts:
             "before_id": before_id or 2**63 - 1,
             "limit": limit + 1,
         }
-        async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=class_row(Alert))
-            await cursor.execute(LIST_ALERTS_IN_STATE if state else LIST_ALERTS, params)
-            alerts = await cursor.fetchall()
+        statement = LIST_ALERTS_IN_STATE if state else LIST_ALERTS
+        alerts, token = await self._read_with_token(_with_changes_token(statement), params)
         more = len(alerts) > limit
-        return Page(alerts[:limit], alerts[limit - 1].id if more else None)
+        return Page(alerts[:limit], alerts[limit - 1].id if more else None, token)
+
+    async def changes(self, user_id: int, since: str) -> Page:
+        """The alerts created, changed or deleted since the token ``since`` (deleted ones kept
+        as rows in state 'deleted'), each once in their state now, newest first, unpaged; and
+        the next token. O(changes since the token's xmin) through ``alerts_changes``.
+        ValidationError for a token no snapshot of this database has been yet."""
+        params = {"user_id": user_id, "since": since}
+        alerts, token = await self._read_with_token(_with_changes_token(CHANGED_ALERTS), params)
+        if _xmax(since) > _xmax(token):
+            raise ValidationError(
+                "changed_since is not a token of this server: read the list without it"
+            )
+        return Page(alerts, None, token)
+
+    async def _read_with_token(
+        self, statement: str, params: dict[str, Any]
+    ) -> tuple[list[Alert], str]:
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = await (await cursor.execute(statement, params)).fetchall()
+        token: str = rows[0]["changes_token"]
+        alerts = []
+        for row in rows:
+            del row["changes_token"]
+            if row["id"] is not None:  # the row of nulls of an empty answer
+                alerts.append(Alert(**row))
+        return alerts, token
 
     @staticmethod
     async def _select(

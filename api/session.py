@@ -6,6 +6,10 @@ cookie whose path is ``/api/session/``, so the browser sends it to these three e
 nothing else. ``refresh`` rotates it (the same reuse detection as ``/api/token/refresh/``) and
 ``logout`` revokes it and clears the cookie. The page keeps the access token in memory only.
 
+A page opened with no session cookie at all asks ``refresh`` anyway (it cannot read the
+``HttpOnly`` cookie to know): that answer is 204 with no token rather than 401, so a logged-out
+visit makes no request that fails. A cookie that is there but bad, revoked or expired is a 401.
+
 The JSON endpoints for API clients (``/api/login/``, ``/api/token/refresh/``) are unchanged.
 Cross-site requests: SameSite=Strict keeps the cookie off them (so refresh and logout cannot be
 forged), and login wants ``content-type: application/json``, which a cross-site form cannot send
@@ -83,10 +87,11 @@ def _with_cookie(request: Request, tokens: TokenPair) -> Response:
     return response
 
 
-def _cookie_token(request: Request) -> str:
+def _cookie_token(request: Request) -> str | None:
+    """The session cookie's refresh token; None when the browser sent no cookie."""
     token = request.cookies.get(COOKIE)
     if not token:
-        raise Unauthorized("not logged in: no session cookie")
+        return None
     return validation.REFRESH_TOKEN.read({"refresh": token})
 
 
@@ -121,19 +126,24 @@ async def log_in(request: Request) -> Response:
     "POST",
     COOKIE_PATH + "refresh/",
     name="session",
-    summary="For the web page: a new access token for the session cookie, which rotates",
+    summary="For the web page: a new access token for the session cookie, which rotates"
+    " (204 when no cookie was sent)",
     parameters=[_COOKIE_PARAMETER],
     responses={
         "200": {
             **json_answer(_SESSION, "A new access token; a new cookie."),
             "headers": _SET_COOKIE,
         },
+        "204": {"description": "No session cookie was sent: not logged in, and no token."},
         "400": BAD,
         "401": UNAUTHORIZED,
     },
 )
 async def refresh(request: Request) -> Response:
-    tokens = await _accounts(request).refresh(_cookie_token(request))
+    token = _cookie_token(request)
+    if token is None:
+        return Response(status_code=204)
+    tokens = await _accounts(request).refresh(token)
     return _with_cookie(request, tokens)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -309,7 +311,64 @@ BEFORE_ID = Field(
     description="Only alerts with a smaller id (the next page); absent for the newest.",
 )
 
-FETCH = (STATE, LIMIT, BEFORE_ID)
+# A changes token is the text of a PostgreSQL snapshot, ``xmin:xmax:xip,...`` (migration 0011):
+# checked here as PostgreSQL's own input function would, so a bad one is a 400, never a 500.
+# At most that many transactions in progress: one per connection (max_connections, 100 by
+# default) or prepared transaction, so a real token has far fewer.
+CHANGES_TOKEN_RUNNING_MAX = 1000
+_CHANGES_TOKEN = re.compile(
+    r"([0-9]{1,19}):([0-9]{1,19}):"
+    rf"((?:[0-9]{{1,19}})(?:,[0-9]{{1,19}}){{0,{CHANGES_TOKEN_RUNNING_MAX - 1}}})?"
+)
+
+
+def parse_changes_token(value: str | None) -> str | None:
+    """The token as PostgreSQL reads a ``pg_snapshot``: ``0 < xmin <= xmax``, both valid ids (of
+    which the low 32 bits are never 0), and the ids in progress ascending, each once, from
+    ``xmin`` up to but not including ``xmax``."""
+    if value is None:
+        return None
+    found = _CHANGES_TOKEN.fullmatch(value)
+    if found is not None:
+        xmin, xmax = int(found.group(1)), int(found.group(2))
+        running = [int(xid) for xid in found.group(3).split(",")] if found.group(3) else []
+        if (
+            0 < xmin <= xmax <= BIGINT_MAX
+            and xmin % 2**32
+            and xmax % 2**32  # a valid xid's low 32 bits are not 0
+            and all(xmin <= xid < xmax for xid in running)
+            and all(a < b for a, b in pairwise(running))
+        ):
+            return value
+    raise ValidationError(
+        "changed_since must be a token from the X-Changes-Token header of an earlier "
+        f"GET /api/alerts/, as it was given; got {short(value)}"
+    )
+
+
+CHANGED_SINCE = Field(
+    "changed_since",
+    {"type": "string", "pattern": anchored(_CHANGES_TOKEN)},
+    parse_changes_token,
+    required=False,
+    in_query=True,
+    description="Only the alerts created, changed or deleted since this token, every one of"
+    " them (no paging; not with state, limit or before_id): the X-Changes-Token header of an"
+    " earlier answer. Absent for the list itself, which carries a token too.",
+)
+
+FETCH = (STATE, LIMIT, BEFORE_ID, CHANGED_SINCE)
+
+
+def alone_with_changed_since(query: Mapping[str, Any]) -> None:
+    """A changes answer is every change, unpaged and unfiltered (a filter would hide an alert
+    leaving it): the list's other parameters with it are a 400 naming them."""
+    given = [field.name for field in (STATE, LIMIT, BEFORE_ID) if field.name in query]
+    if given:
+        raise ValidationError(
+            f"changed_since answers every change: leave out {listed(given)} (read the list"
+            " without changed_since for a page of it)"
+        )
 
 
 def parse_before_seq(value: str | None) -> int | None:

@@ -16,6 +16,8 @@ function setText(row, index, text, className) {
     const badge = cell.firstChild;
     badge.textContent = text;
     badge.className = `state state-${text}`;
+  } else if (index === PRICE) {
+    cell.firstChild.textContent = text; // the stale mark is its own (fillPrice)
   } else {
     cell.textContent = text;
   }
@@ -31,6 +33,7 @@ export class AlertsTable {
     this.rows = new Map();
     this.bySymbol = new Map();
     this.prices = new Map();
+    this.stale = new Map(); // symbol: "as of 14:02" for a stale price, "" for a fresh one
     this.onFire = onFire;
     tbody.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
@@ -55,7 +58,8 @@ export class AlertsTable {
     return this.prices.get(symbol) ?? null;
   }
 
-  // Shows `alerts` (newest first, as the API lists them); deleted ones leave the table.
+  // Shows `alerts` (newest first, as the API lists them, the whole list); deleted ones, and
+  // rows it does not list, leave the table.
   update(alerts) {
     performance.mark("alerts-update-start");
     const seen = new Set();
@@ -64,17 +68,7 @@ export class AlertsTable {
     for (const alert of alerts) {
       if (alert.state === "deleted") continue;
       seen.add(alert.id);
-      let row = this.rows.get(alert.id);
-      if (row === undefined) {
-        row = this.create(alert);
-      } else {
-        if ((alert.fire_count ?? 0) > (row.alert.fire_count ?? 0)) fired.push(alert);
-        row.alert = alert;
-      }
-      if (alert.current_price != null && !this.prices.has(alert.symbol)) {
-        this.prices.set(alert.symbol, alert.current_price);
-      }
-      this.fill(row);
+      const row = this.put(alert, fired);
       const wanted = previous ? previous.tr.nextSibling : this.tbody.firstChild;
       if (wanted !== row.tr) this.tbody.insertBefore(row.tr, wanted);
       previous = row;
@@ -82,6 +76,54 @@ export class AlertsTable {
     for (const [id, row] of this.rows) {
       if (!seen.has(id)) this.remove(id, row);
     }
+    this.highlight(fired);
+    performance.measure("alerts-update", "alerts-update-start");
+  }
+
+  // Applies the alerts that changed (GET /api/alerts/?changed_since=): each one created,
+  // changed or deleted; every other row stays as it is. O(changes) but for a new row's place.
+  apply(changes) {
+    performance.mark("alerts-update-start");
+    const fired = [];
+    for (const alert of changes) {
+      const known = this.rows.get(alert.id);
+      if (alert.state === "deleted") {
+        if (known) this.remove(alert.id, known);
+        continue;
+      }
+      const row = this.put(alert, fired);
+      if (!known) this.tbody.insertBefore(row.tr, this.olderThan(alert.id));
+    }
+    this.highlight(fired);
+    performance.measure("alerts-update", "alerts-update-start");
+  }
+
+  // The first row of an alert older than `id` (rows go newest first), or null: a new row's
+  // place. A new alert is usually the newest, found at the first row.
+  olderThan(id) {
+    for (const tr of this.tbody.children) {
+      if (Number(tr.dataset.id) < id) return tr;
+    }
+    return null;
+  }
+
+  // The alert's row, made or refilled; a fire it shows is added to `fired`.
+  put(alert, fired) {
+    let row = this.rows.get(alert.id);
+    if (row === undefined) {
+      row = this.create(alert);
+    } else {
+      if ((alert.fire_count ?? 0) > (row.alert.fire_count ?? 0)) fired.push(alert);
+      row.alert = alert;
+    }
+    if (alert.current_price != null && !this.prices.has(alert.symbol)) {
+      this.prices.set(alert.symbol, alert.current_price);
+    }
+    this.fill(row);
+    return row;
+  }
+
+  highlight(fired) {
     for (const alert of fired) {
       const row = this.rows.get(alert.id);
       row.tr.classList.remove("fired");
@@ -89,19 +131,22 @@ export class AlertsTable {
       row.tr.classList.add("fired");
       if (this.onFire) this.onFire(alert);
     }
-    performance.measure("alerts-update", "alerts-update-start");
   }
 
-  // New prices, {SYMBOL: {price, at}}; rewrites the price and distance of that symbol's rows.
-  // Measured as "price-update" in the Performance API.
-  applyPrices(prices) {
+  // New prices, {SYMBOL: {price, at}}, at `now` (ms, the server's clock); rewrites the price
+  // and distance of a symbol's rows when its price changed, and its mark when the price has
+  // grown stale (words.staleness) or fresh again. Measured as "price-update".
+  applyPrices(prices, now = Date.now()) {
     performance.mark("price-update-start");
     let changed = 0;
     for (const symbol in prices) {
       const entry = prices[symbol];
       const value = entry && entry.price;
-      if (value == null || this.prices.get(symbol) === value) continue;
+      if (value == null) continue;
+      const stale = words.staleness(entry.at, now);
+      if (this.prices.get(symbol) === value && (this.stale.get(symbol) ?? "") === stale) continue;
       this.prices.set(symbol, value);
+      this.stale.set(symbol, stale);
       const rows = this.bySymbol.get(symbol);
       if (!rows) continue;
       const text = words.price(value); // once per symbol, not per row
@@ -123,6 +168,11 @@ export class AlertsTable {
       if (label) td.dataset.label = label;
       if (NUMERIC.has(index)) td.className = "num";
       if (index === 5) td.append(document.createElement("span"));
+      if (index === PRICE) {
+        const mark = document.createElement("span");
+        mark.className = "stale";
+        td.append(document.createElement("span"), mark);
+      }
       tr.append(td);
       return td;
     });
@@ -161,6 +211,13 @@ export class AlertsTable {
   fillPrice(row, price, text) {
     const current = price ?? this.prices.get(row.alert.symbol) ?? row.alert.current_price ?? null;
     setText(row, PRICE, text ?? words.price(current));
+    const stale = this.stale.get(row.alert.symbol);
+    const mark = row.cells[PRICE].lastChild;
+    const markText = stale ? ` ${stale}` : "";
+    if (mark.textContent !== markText) {
+      mark.textContent = markText;
+      mark.title = stale ? "No newer trade of this symbol seen since" : "";
+    }
     const away = words.distance(row.alert, current);
     setText(row, DISTANCE, words.percent(away), away === null ? "" : away >= 0 ? "up" : "down");
   }

@@ -20,7 +20,20 @@ export function loggedIn() {
   return access !== null;
 }
 
+// How far the server's clock is ahead of this browser's (its Date header, to the second), so
+// the age of a price does not depend on a wrong clock here.
+let serverAhead = 0;
+
+export function serverNow() {
+  return Date.now() + serverAhead;
+}
+
 async function send(method, path, body, token) {
+  return (await exchange(method, path, body, token)).data;
+}
+
+// The answer's data and headers.
+async function exchange(method, path, body, token) {
   const headers = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (token) headers.authorization = `Bearer ${token}`;
@@ -31,6 +44,8 @@ async function send(method, path, body, token) {
     credentials: "same-origin",
     cache: "no-store",
   });
+  const date = Date.parse(response.headers.get("date") || "");
+  if (Number.isFinite(date)) serverAhead = date - Date.now();
   let data = null;
   if (response.status !== 204) {
     try {
@@ -43,20 +58,23 @@ async function send(method, path, body, token) {
     const message = data && typeof data.error === "string" ? data.error : response.statusText;
     throw new ApiError(response.status, message);
   }
-  return data;
+  return { data, headers: response.headers };
 }
 
 // Trade the session cookie for a new access token (and a new cookie). One at a time: polls
-// that meet an expired token together wait for the same refresh.
+// that meet an expired token together wait for the same refresh. With no cookie the answer is
+// 204 and no token (a logged-out visit makes no failing request); a dead cookie's 401 is
+// followed by a log-out, which clears the cookie, so the next visit asks without it.
 export function refresh() {
   if (!refreshing) {
     refreshing = send("POST", "/api/session/refresh/", {})
       .then((data) => {
-        access = data.access;
-        return true;
+        access = data ? data.access : null;
+        return access !== null;
       })
-      .catch(() => {
+      .catch(async (error) => {
         access = null;
+        if (error instanceof ApiError && error.status === 401) await logOut();
         return false;
       })
       .finally(() => {
@@ -68,13 +86,22 @@ export function refresh() {
 
 // A call with the access token; on a 401 the session is refreshed once and the call repeated.
 export async function call(method, path, body) {
+  return (await authorized(method, path, body)).data;
+}
+
+// A GET with the access token: the data and the answer's headers.
+export function read(path) {
+  return authorized("GET", path);
+}
+
+async function authorized(method, path, body) {
   if (access === null && !(await refresh())) throw loggedOut();
   try {
-    return await send(method, path, body, access);
+    return await exchange(method, path, body, access);
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 401) throw error;
     if (!(await refresh())) throw loggedOut();
-    return send(method, path, body, access);
+    return exchange(method, path, body, access);
   }
 }
 

@@ -1,8 +1,9 @@
 // The page: log in or sign up, then the alerts table, the create form and one alert's detail.
 //
-// Live updates by polling, once a second while the page is visible: the alerts list (fires,
-// states) and the prices of the symbols shown. See the README, "The web page", for why polling
-// rather than server-sent events.
+// Live updates by polling, once a second while the page is visible: the alerts that changed
+// (fires, states; the whole list once, then GET /api/alerts/?changed_since= with the token of
+// the previous answer) and the prices of the symbols shown. See the README, "The web page",
+// for why polling rather than server-sent events.
 import * as api from "./api.js";
 import { AlertsTable } from "./alerts.js";
 import { Detail } from "./detail.js";
@@ -16,6 +17,8 @@ const screens = { loading: $("#loading"), auth: $("#auth"), app: $("#app") };
 const announce = $("#announce");
 const alertsStatus = $("#alerts-status");
 let pollTimer = null;
+// The X-Changes-Token of the last alerts answer; null: read the whole list next.
+let changesToken = null;
 let pricesServed = true;
 let formBuilt = false;
 
@@ -43,6 +46,7 @@ function showAuth(message = "") {
   $("#logout").hidden = true;
   $("#who").textContent = "";
   detail.close();
+  changesToken = null;
   table.update([]);
   const status = $("#auth-status");
   status.textContent = message;
@@ -158,8 +162,7 @@ async function poll() {
     return;
   }
   try {
-    const alerts = await api.call("GET", "/api/alerts/?limit=1000");
-    table.update(alerts);
+    const alerts = await readAlerts();
     $("#alerts-empty").hidden = table.size > 0;
     $("#alerts-wrap").hidden = table.size === 0;
     if (detail.openId !== null) {
@@ -174,6 +177,26 @@ async function poll() {
   // Once a second from the start of the last poll, so a slow answer does not stretch the cadence.
   const wait = Math.max(100, POLL_MS - (performance.now() - started));
   if (!screens.app.hidden) pollTimer = setTimeout(poll, wait);
+}
+
+// The alerts that changed since the last answer, applied to the table; the whole list the first
+// time, or when the server no longer knows the token (a 400: a database restored, say).
+async function readAlerts() {
+  if (changesToken !== null) {
+    try {
+      const since = encodeURIComponent(changesToken);
+      const { data, headers } = await api.read(`/api/alerts/?changed_since=${since}`);
+      changesToken = headers.get("x-changes-token");
+      table.apply(data);
+      return data;
+    } catch (error) {
+      if (!(error instanceof api.ApiError && error.status === 400)) throw error;
+    }
+  }
+  const { data, headers } = await api.read("/api/alerts/?limit=1000");
+  changesToken = headers.get("x-changes-token"); // null from an API without it: whole lists
+  table.update(data);
+  return data;
 }
 
 async function pollPrices(alerts) {
@@ -195,7 +218,7 @@ async function pollPrices(alerts) {
       if (alert.current_price != null) prices[alert.symbol] = { price: alert.current_price };
     }
   }
-  table.applyPrices(prices);
+  table.applyPrices(prices, api.serverNow());
   for (const [symbol, entry] of Object.entries(prices)) {
     detail.price(symbol, entry && entry.price, entry && entry.at);
   }
@@ -206,16 +229,15 @@ async function pollPrices(alerts) {
 // symbol that does not exist is a 400 that must not cost the table its prices).
 async function quoteFormSymbol(prices) {
   const symbol = form.symbol();
-  let price = symbol && prices[symbol] ? prices[symbol].price : null;
-  if (symbol && price == null && pricesServed) {
+  let entry = symbol ? prices[symbol] : null;
+  if (symbol && (entry == null || entry.price == null) && pricesServed) {
     try {
-      const answer = await api.publicGet(`/api/prices/?symbols=${symbol}`);
-      price = answer[symbol] ? answer[symbol].price : null;
+      entry = (await api.publicGet(`/api/prices/?symbols=${symbol}`))[symbol];
     } catch {
-      price = null;
+      entry = null;
     }
   }
-  form.quote(price);
+  form.quote(entry ? entry.price : null, entry && words.staleness(entry.at, api.serverNow()));
 }
 
 document.addEventListener("visibilitychange", () => {

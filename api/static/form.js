@@ -91,8 +91,9 @@ export class CreateForm {
     return /^[A-Z0-9]{2,20}$/.test(text) ? text : null;
   }
 
-  // The last price of the form's symbol, and how far the typed target is from it.
-  quote(price) {
+  // The last price of the form's symbol, and how far the typed target is from it; `stale`
+  // ("as of 14:02", words.staleness) when that price is old.
+  quote(price, stale = "") {
     if (!this.quoteLine) return;
     if (price == null) {
       // Matchers follow the symbols their alerts name: a symbol nobody watches has no price.
@@ -103,6 +104,7 @@ export class CreateForm {
       return;
     }
     let text = `${this.symbol()} last traded at ${words.price(price)}`;
+    if (stale) text += ` (${stale})`;
     const values = this.values();
     const away = words.distance({ trigger_condition: values.trigger_condition,
       target_price: values.target_price }, price);

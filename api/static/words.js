@@ -107,3 +107,18 @@ export function when(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? String(iso) : timeFormat.format(date);
 }
+
+// A price older than this is marked with its time: a symbol no live alert names any more is not
+// followed, so its last price stays as it was (README, "The web page").
+export const STALE_MS = 2 * 60 * 1000;
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+// "as of 14:02" (with the day when not today) for a price traded at `iso` that is older than
+// STALE_MS at `now` (ms since the epoch); "" for a fresh one or an unknown time.
+export function staleness(iso, now) {
+  const at = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(at) || now - at < STALE_MS) return "";
+  const date = new Date(at);
+  const today = new Date(now).toDateString() === date.toDateString();
+  return `as of ${today ? clockFormat.format(date) : timeFormat.format(date)}`;
+}

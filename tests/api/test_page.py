@@ -130,8 +130,18 @@ async def test_the_cookie_refreshes_rotates_and_logs_out(
     assert (await client.post("/api/session/logout/", json={})).status_code == 204
 
 
-async def test_refresh_without_a_cookie_is_401(client: httpx.AsyncClient) -> None:
+async def test_refresh_without_a_cookie_is_204_with_no_token(client: httpx.AsyncClient) -> None:
+    """A logged-out visit asks too (the page cannot read its HttpOnly cookie): not a failure."""
     response = await client.post("/api/session/refresh/", json={})
+    assert response.status_code == 204
+    assert response.content == b""
+    assert "set-cookie" not in response.headers
+
+
+async def test_refresh_with_a_bad_cookie_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/session/refresh/", json={}, headers={"cookie": "pricealert_refresh=forged"}
+    )
     assert response.status_code == 401
     assert "set-cookie" not in response.headers
 

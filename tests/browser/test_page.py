@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -53,6 +54,23 @@ def start(browser: WebDriver, site: Site, size: tuple[int, int] = DESKTOP) -> No
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.get(site.url + "/")
     until(lambda: visible(browser, "auth"), what="the log-in screen")
+
+
+def test_a_logged_out_first_visit_logs_no_console_error(site: Site, browser: WebDriver) -> None:
+    browser.get_log("browser")  # what earlier tests left in the log
+    start(browser, site)
+    until(
+        lambda: browser.execute_script("return document.readyState;") == "complete",
+        what="the load event",
+    )
+    asked: list[dict[str, Any]] = browser.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => e.name.endsWith('/api/session/refresh/'))"
+        ".map((e) => ({name: e.name, status: e.responseStatus}));"
+    )
+    assert [entry["status"] for entry in asked] == [204], asked
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
 
 
 def test_a_person_signs_up_sets_every_kind_sees_a_fire_and_logs_out(
@@ -402,6 +420,88 @@ def test_a_thousand_alerts_and_the_time_of_a_price_update(site: Site, browser: W
         f"{statistics.median(prices):.2f} ms, max {max(prices):.2f} ms; "
         f"{len(polls)} alert-list updates: median {statistics.median(polls):.2f} ms, "
         f"max {max(polls):.2f} ms"
+    )
+
+    # What the open tab reads while nothing changes: ten polls of the changes feed and the
+    # prices, every byte the network carried for them (headers and bodies).
+    browser.execute_script(
+        "performance.setResourceTimingBufferSize(10000); performance.clearResourceTimings();"
+        "window.readFrom = performance.now();"
+    )
+    read: dict[str, Any] = until(
+        lambda: (
+            (found := browser.execute_script(_READ_SINCE))
+            and found["changes"] >= POLLS_MEASURED
+            and found
+        ),
+        timeout=30,
+        what=f"{POLLS_MEASURED} polls of the changes feed",
+    )
+    rate = read["bytes"] / read["seconds"]
+    print(
+        f"browser: 1,000 alerts, nothing changing: {rate:,.0f} bytes/s read over "
+        f"{read['seconds']:.1f} s ({read['requests']} requests, {read['changes']} of them "
+        f"changes polls, {read['full']} full lists)"
+    )
+    assert read["full"] == 0
+    assert rate < READ_BUDGET
+
+
+POLLS_MEASURED = 10
+READ_BUDGET = 5_000  # bytes a second, with 1,000 alerts and nothing changing
+# Every request since window.readFrom: its bytes on the wire (transferSize: headers and body).
+_READ_SINCE = """
+const entries = performance.getEntriesByType('resource')
+  .filter((e) => e.startTime >= window.readFrom);
+const path = (e) => new URL(e.name).pathname;
+const alerts = entries.filter((e) => path(e) === '/api/alerts/');
+return {
+  bytes: entries.reduce((sum, e) => sum + e.transferSize, 0),
+  seconds: (performance.now() - window.readFrom) / 1000,
+  requests: entries.length,
+  changes: alerts.filter((e) => e.name.includes('changed_since=')).length,
+  full: alerts.filter((e) => !e.name.includes('changed_since=')).length,
+};
+"""
+
+
+def test_a_stale_price_is_marked_with_its_time(
+    site: Site, browser: WebDriver, database_url: str
+) -> None:
+    """XRPUSDT does not trade on the fake Binance: its price, written 10 minutes old, is marked
+    "as of" its time in the table and in the form's quote; BTCUSDT's, a second old, is not."""
+    start(browser, site)
+    log_in(browser, fresh_user(), PASSWORD, sign_up=True)
+    quiet = create_alert(
+        browser,
+        {"symbol": "XRPUSDT", "trigger_condition": "above", "target_price": "9", "email": "x@y.io"},
+    )
+    busy = create_alert(
+        browser,
+        {
+            "symbol": "BTCUSDT",
+            "trigger_condition": "above",
+            "target_price": "90000",
+            "email": "x@y.io",
+        },
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO prices (symbol, price, at) VALUES ('XRPUSDT', 2.5, now() - interval"
+            " '10 minutes') ON CONFLICT (symbol) DO UPDATE SET price = 2.5, at = EXCLUDED.at"
+        )
+    price = until(
+        lambda: "as of" in (text := cells(browser, quiet)[PRICE]) and text, what="the mark"
+    )
+    assert re.fullmatch(r"2\.5 as of \D*\d{1,2}:\d{2}\D*", price), price
+    until(lambda: cells(browser, busy)[PRICE] != "—", what="BTCUSDT's price")
+    assert "as of" not in cells(browser, busy)[PRICE]
+    print(f"\nbrowser: a 10-minute-old price reads {price!r}")
+    clear_form(browser)
+    fill_form(browser, {"symbol": "XRPUSDT"})
+    until(
+        lambda: "last traded at 2.5 (as of" in by_id(browser, "f-symbol-quote").text,
+        what="the stale quote",
     )
 
 
