@@ -42,12 +42,21 @@ upserted AS (
         status = 'trading',
         last_seen_at = now(),
         updated_at = CASE WHEN s.status = 'trading' THEN s.updated_at ELSE now() END
-    RETURNING (xmax = 0) AS inserted, s.status
+    RETURNING (xmax = 0) AS inserted, s.symbol, s.updated_at = now() AS changed
 ),
 halted AS (
     UPDATE symbols SET status = 'halted', updated_at = now()
     WHERE status = 'trading' AND symbol <> ALL(%(symbols)s::text[])
     RETURNING symbol
+),
+-- The alerts of a symbol whose status changed are written too (alerts_mark_changed stamps
+-- them), so a page following ?changed_since= learns their symbol_status.
+touched AS (
+    UPDATE alerts SET changed_by = changed_by
+    WHERE state <> 'deleted' AND symbol IN (
+        SELECT symbol FROM halted
+        UNION ALL SELECT symbol FROM upserted WHERE changed AND NOT inserted
+    )
 )
 SELECT (SELECT count(*) FROM upserted),
        (SELECT count(*) FROM upserted WHERE inserted),

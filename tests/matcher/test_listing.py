@@ -103,3 +103,37 @@ async def test_another_exchanges_list_is_not_written_over_the_default_ones(
     await listing.listed("coinbase", {"BTC-USD"})
     assert await statuses(pool) == before
     assert listing.writes == 0
+
+
+async def test_the_alerts_of_a_symbol_whose_status_changes_are_written_for_the_changes_feed(
+    pool: AsyncConnectionPool,
+) -> None:
+    """A page following ?changed_since= learns an alert's new symbol_status: the alerts of a
+    halted (and of a listed-again) symbol are rewritten by the same statement; others are not."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('lister', 'x') RETURNING id"
+        )
+        user = await cursor.fetchone()
+        assert user is not None
+        await conn.execute(
+            "INSERT INTO alerts (user_id, symbol, trigger_condition, target_price, channels)"
+            " SELECT %s, symbol, 'above', 1, '{\"email\": \"a@example.com\"}'"
+            " FROM unnest(ARRAY['ETHUSDT', 'BTCUSDT']) AS symbol",
+            (user[0],),
+        )
+
+    async def writers() -> dict[str, object]:
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT symbol, changed_by::text FROM alerts")
+            return dict(await cursor.fetchall())
+
+    created = await writers()
+    await write_listing(pool, {"BTCUSDT"})
+    halted = await writers()
+    assert halted["ETHUSDT"] != created["ETHUSDT"]
+    assert halted["BTCUSDT"] == created["BTCUSDT"]
+    await write_listing(pool, {"BTCUSDT", "ETHUSDT"})
+    listed_again = await writers()
+    assert listed_again["ETHUSDT"] != halted["ETHUSDT"]
+    assert listed_again["BTCUSDT"] == created["BTCUSDT"]
