@@ -30,12 +30,16 @@ from collections.abc import Iterable, KeysView, Sequence
 
 from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, PLACE_BITS, slot_of
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
+from matcher.recent import HORIZON_MS, SKEW_MS, RecentTrades
 from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
 
 __all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "BookRow"]
 
 _QUIET: tuple[int, ...] = ()
+
+# Fires of alerts added after the trade that fired them: (symbol, price, time_ms, alert ids).
+LateFire = tuple[str, float, int, list[int]]
 
 
 class AlertBook:
@@ -47,13 +51,19 @@ class AlertBook:
         "_books",
         "_free_slots",
         "_keys",
+        "_late",
         "_out",
+        "_recent",
         "_slots",
         "_wanted",
     )
 
-    def __init__(self, *, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(self, *, block_size: int = BLOCK_SIZE, recent: RecentTrades | None = None) -> None:
         self._block_size = block_size
+        # What each symbol traded lately (kept by the tick): an alert added after trades that
+        # count for it is matched against them (``add``). None: every alert is taken as new.
+        self._recent = recent
+        self._late: list[LateFire] = []
         self._books: dict[str, SymbolBook] = {}
         self._slots: list[SymbolBook | None] = []
         self._free_slots: list[int] = []
@@ -108,6 +118,12 @@ class AlertBook:
         references, self._out.references = self._out.references, []
         return references
 
+    def take_late(self) -> list[LateFire]:
+        """The fires of the alerts ``add`` and ``load`` caught up on since the last call, each
+        at its own trade, for the service to claim. O(1)."""
+        late, self._late = self._late, []
+        return late
+
     def take_bases(self, fired: Sequence[int]) -> list[float | None]:
         """For each of ``fired`` (what ``match`` just returned), the window's low (up_pct) or
         high (down_pct) its move was measured from, None for a level alert. O(k)."""
@@ -144,9 +160,34 @@ class AlertBook:
     def add(self, row: BookRow) -> None:
         """Add an alert, or replace the one with this id. O(log n).
 
+        Live from its commit: an alert that never fired, created (``created_ms``) within what
+        the recent trades hold (``matcher.recent``), is matched against the trades of its
+        symbol since then, and enters as it would be after them: a crossing alert without a
+        reference takes the last price before; one that those trades crossed fires at the
+        first such trade (``take_late``), and leaves (once) or enters as after that fire. O(b)
+        more for the b buckets of those trades.
+
         Raises ValueError naming the field for a row its kind refuses (``matcher.kinds``); the
         book is then unchanged."""
-        place, key = self._kind(row.trigger_condition).enter(row)
+        kind = self._kind(row.trigger_condition)
+        place, key = kind.enter(row)
+        recent = self._recent
+        if recent is not None and row.created_ms is not None and not row.fire_count:
+            since = recent.since(row.symbol, row.created_ms)
+            if since is not None:
+                caught, fire = kind.catch_up(row, since)
+                reference = caught.reference_price
+                if reference is not None and row.reference_price is None:
+                    self._out.references.append((row.id, reference))
+                if fire is not None:
+                    price, time_ms = fire
+                    self._late.append((row.symbol, price, time_ms, [row.id]))
+                    if not row.cooldown_seconds:  # a once alert: fired, not in the book
+                        self.remove(row.id)
+                        return
+                    caught = caught._replace(fire_count=1, last_fired_ms=time_ms)
+                if caught is not row:
+                    place, key = kind.enter(caught)
         if row.id in self._keys:
             self.remove(row.id)
         book = self._book_for(row.symbol)
@@ -179,7 +220,13 @@ class AlertBook:
         Per row, O(1): the kind's key, the place's index bits (cached per symbol book), and
         the key appended to its index's share; each share is sorted into its index and counted
         in its room once, at the end. Fired repeating alerts (a cooldown's end above the key)
-        are placed one by one: few, after a restart."""
+        are placed one by one: few, after a restart. So are the rows created within the
+        recent trades' reach, through ``add`` (live from their commit): few too."""
+        recent = self._recent
+        latest_ms = None if recent is None else recent.latest_ms()
+        # Rows created before this went in as new: the recent trades hold nothing since.
+        late_from = (1 << 62) if latest_ms is None else latest_ms - HORIZON_MS - SKEW_MS
+        caught_up: list[BookRow] = []
         shares: dict[int, list[int]] = {}  # index and slot bits -> the live keys of that index
         share_books: dict[int, SymbolBook] = {}
         touched: set[SymbolBook] = set()
@@ -188,6 +235,10 @@ class AlertBook:
         try:
             for row in rows:
                 count += 1
+                created_ms = row.created_ms
+                if created_ms is not None and created_ms >= late_from:
+                    caught_up.append(row)
+                    continue
                 kind = kinds.get(row.trigger_condition) or self._kind(row.trigger_condition)
                 place, key = kind.enter(row)
                 alert_id = row.id
@@ -220,6 +271,8 @@ class AlertBook:
                     book.settle()
                 else:
                     self._drop(book)
+            for row in caught_up:
+                self.add(row)
         return count
 
     @staticmethod
