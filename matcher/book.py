@@ -30,13 +30,14 @@ from collections.abc import Iterable, KeysView, Sequence
 
 from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, PLACE_BITS, slot_of
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
-from matcher.recent import HORIZON_MS, SKEW_MS, RecentTrades
+from matcher.recent import RecentTrades
 from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
 
 __all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "BookRow"]
 
 _QUIET: tuple[int, ...] = ()
+_NEVER = 1 << 62  # a creation time no row reaches
 
 # Fires of alerts added after the trade that fired them: (symbol, price, time_ms, alert ids).
 LateFire = tuple[str, float, int, list[int]]
@@ -163,9 +164,9 @@ class AlertBook:
         Live from its commit: an alert that never fired, created (``created_ms``) within what
         the recent trades hold (``matcher.recent``), is matched against the trades of its
         symbol since then, and enters as it would be after them: a crossing alert without a
-        reference takes the last price before; one that those trades crossed fires at the
-        first such trade (``take_late``), and leaves (once) or enters as after that fire. O(b)
-        more for the b buckets of those trades.
+        reference takes the last trade at or before its creation; one that those trades crossed
+        fires at the first such trade (``take_late``), and leaves (once) or enters as after
+        that fire. O(b) more for the b buckets of those trades.
 
         Raises ValueError naming the field for a row its kind refuses (``matcher.kinds``); the
         book is then unchanged."""
@@ -222,11 +223,9 @@ class AlertBook:
         in its room once, at the end. Fired repeating alerts (a cooldown's end above the key)
         are placed one by one: few, after a restart. So are the rows created within the
         recent trades' reach, through ``add`` (live from their commit): few too."""
-        recent = self._recent
-        latest_ms = None if recent is None else recent.latest_ms()
-        # Rows created before this went in as new: the recent trades hold nothing since.
-        late_from = (1 << 62) if latest_ms is None else latest_ms - HORIZON_MS - SKEW_MS
-        caught_up: list[BookRow] = []
+        # Per symbol, the rows created before this go in as new: nothing to catch up on.
+        reach = {} if self._recent is None else self._recent.reach()
+        caught_up: dict[int, BookRow] = {}  # by id: the last row of an id wins, as below
         shares: dict[int, list[int]] = {}  # index and slot bits -> the live keys of that index
         share_books: dict[int, SymbolBook] = {}
         touched: set[SymbolBook] = set()
@@ -235,10 +234,13 @@ class AlertBook:
         try:
             for row in rows:
                 count += 1
-                created_ms = row.created_ms
-                if created_ms is not None and created_ms >= late_from:
-                    caught_up.append(row)
-                    continue
+                if reach:  # none at a start: no trade seen yet
+                    created_ms = row.created_ms
+                    if created_ms is not None and created_ms >= reach.get(row.symbol, _NEVER):
+                        caught_up[row.id] = row
+                        continue
+                    if caught_up:
+                        caught_up.pop(row.id, None)
                 kind = kinds.get(row.trigger_condition) or self._kind(row.trigger_condition)
                 place, key = kind.enter(row)
                 alert_id = row.id
@@ -271,7 +273,7 @@ class AlertBook:
                     book.settle()
                 else:
                     self._drop(book)
-            for row in caught_up:
+            for row in caught_up.values():
                 self.add(row)
         return count
 

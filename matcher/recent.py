@@ -164,10 +164,11 @@ class RecentTrades:
             ring = self._rings[symbol] = _Ring()
         ring.push(bucket)
 
-    def latest_ms(self) -> int | None:
-        """The time of the latest trade of any symbol: a load checks only the alerts created
-        within ``HORIZON_MS`` of it. O(symbols)."""
-        return max((bucket.at_ms for bucket in self._current.values()), default=None)
+    def reach(self) -> dict[str, int]:
+        """Per symbol, the earliest creation time ``since`` answers for (``HORIZON_MS`` before
+        its latest trade): a load hands only the rows created from then on to ``add``.
+        O(symbols)."""
+        return {symbol: bucket.at_ms - HORIZON_MS for symbol, bucket in self._current.items()}
 
     def since(self, symbol: str, created_ms: int) -> Since | None:
         """What ``symbol`` traded around ``created_ms`` (``Since``); None when the ring does not
