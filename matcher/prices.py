@@ -5,11 +5,13 @@ low and close (``price_minutes``, kept 7 days).
 Two halves:
 
 - The tick's half is one ``Minute`` slot per symbol, updated in place by ``Matcher.tick``: the
-  close and its time stored, the high or the low moved when the trade is beyond them. One dict
-  lookup, a few attribute stores, no allocation, no I/O, no logging; O(1). The first trade of a
-  symbol, or of a new minute (Binance's trade time ``T``, non-decreasing per symbol, as the
-  book assumes too), opens a new slot (``PriceRecorder.open_minute``, once a minute per
-  symbol), and the finished one waits for the writer unless it was written as it ended. The
+  close and its time stored, the high or the low moved when the trade is beyond them (and the
+  current 200 ms bucket's, for ``matcher.recent``, inside them). One dict lookup, a few
+  attribute stores, no allocation, no I/O, no logging; O(1). The first trade of a symbol, or of
+  a new bucket (``PriceRecorder.open_bucket``: the finished bucket goes to the recent trades),
+  or of a new minute (Binance's trade time ``T``, non-decreasing per symbol, as the book
+  assumes too), opens a new slot (``PriceRecorder.open_minute``, once a minute per symbol),
+  and the finished one waits for the writer unless it was written as it ended. The
   tick does not check the order of trade times (that read alone cost as much as the rest of the
   update in ``benchmarks.matcher_service``): a late trade (the high and low of an outage that
   the Binance feed recovers from klines and feeds at the outage's end) counts in the current

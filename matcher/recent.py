@@ -37,10 +37,10 @@ The sizes, and why:
   runs up to 1 s ahead, so that no trade after the commit is dated before it. The cost: a trade
   up to 1.2 s before the commit may fire a level, which is no earlier than the price the API
   shows at creation (written once a second), so it is the price "now" as the creator saw it.
-  A crossing's reference is the last trade at or before ``created_at`` itself: the side the
-  price was on when the alert was made (within a bucket); only a skew beyond the buckets' could
-  take a trade just after the commit for it.
-- A reference older than ``HORIZON_MS`` before the buckets counted is not taken: the feed stops
+  A crossing's reference is the last trade at or before ``created_at`` itself, the side the
+  price was on when the alert was made (as its bucket tells): with the database's clock ahead
+  by d, a trade in the d after the commit could be taken for it, d being milliseconds with NTP.
+- A reference older than ``HORIZON_MS`` before ``created_at`` is not taken: the feed stops
   following a symbol without alerts, so an older last trade may not be the last one.
 
 Pure: no I/O, no clock, no logging; times are the exchange's trade times (epoch ms).
