@@ -27,10 +27,11 @@ are decided on decimals (``matcher.kinds.percent``).
 from __future__ import annotations
 
 from collections.abc import Iterable, KeysView, Sequence
+from itertools import takewhile
 
 from matcher.keys import LIVE_MASK, MAX_ALERT_ID, MAX_SYMBOLS, PLACE_BITS, slot_of
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
-from matcher.recent import RecentTrades
+from matcher.recent import HORIZON_MS, RecentTrades
 from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
 
@@ -51,6 +52,7 @@ class AlertBook:
         "_block_size",
         "_books",
         "_free_slots",
+        "_gone",
         "_keys",
         "_late",
         "_out",
@@ -65,6 +67,10 @@ class AlertBook:
         # count for it is matched against them (``add``). None: every alert is taken as new.
         self._recent = recent
         self._late: list[LateFire] = []
+        # Alerts removed lately (paused, deleted), with their symbol's latest trade time then:
+        # one that comes back (resumed) is live from its return, not from its creation, so
+        # the trades while it was away do not count. Kept while creations so old are caught up.
+        self._gone: dict[int, int] = {}
         self._books: dict[str, SymbolBook] = {}
         self._slots: list[SymbolBook | None] = []
         self._free_slots: list[int] = []
@@ -173,7 +179,8 @@ class AlertBook:
         kind = self._kind(row.trigger_condition)
         place, key = kind.enter(row)
         recent = self._recent
-        if recent is not None and row.created_ms is not None and not row.fire_count:
+        back = self._gone.pop(row.id, None) is not None if self._gone else False
+        if recent is not None and row.created_ms is not None and not row.fire_count and not back:
             since = recent.since(row.symbol, row.created_ms)
             if since is not None:
                 caught, fire = kind.catch_up(row, since)
@@ -184,13 +191,13 @@ class AlertBook:
                     price, time_ms = fire
                     self._late.append((row.symbol, price, time_ms, [row.id]))
                     if not row.cooldown_seconds:  # a once alert: fired, not in the book
-                        self.remove(row.id)
+                        self._remove(row.id)
                         return
                     caught = caught._replace(fire_count=1, last_fired_ms=time_ms)
                 if caught is not row:
                     place, key = kind.enter(caught)
         if row.id in self._keys:
-            self.remove(row.id)
+            self._remove(row.id)
         book = self._book_for(row.symbol)
         entry = key | (book.placed.get(place) or book.place_bits(place))
         self._keys[row.id] = entry
@@ -199,7 +206,22 @@ class AlertBook:
 
     def remove(self, alert_id: int) -> bool:
         """Remove the alert with this id, in whatever phase it is; whether it was in the book.
-        O(log n)."""
+        If it comes back (``add``, resumed), the trades meanwhile do not count for it. O(log n)
+        (amortised, with the forgetting of alerts removed long ago)."""
+        book = self._slots[slot_of(self._keys[alert_id])] if alert_id in self._keys else None
+        removed = self._remove(alert_id)
+        if removed and self._recent is not None and book is not None:
+            now_ms = self._recent.latest_ms(book.symbol)
+            gone = self._gone
+            gone[alert_id] = 0 if now_ms is None else now_ms  # 0: forgotten at the next
+            if now_ms is not None:
+                floor = now_ms - HORIZON_MS  # removed before this: nothing caught up on them
+                stale = [i for i, _ in takewhile(lambda item: item[1] < floor, gone.items())]
+                for old_id in stale:  # oldest first: each is forgotten once
+                    del gone[old_id]
+        return removed
+
+    def _remove(self, alert_id: int) -> bool:
         entry = self._keys.pop(alert_id, None)
         if entry is None:
             return False
@@ -241,6 +263,8 @@ class AlertBook:
                         continue
                     if caught_up:
                         caught_up.pop(row.id, None)
+                if self._gone:
+                    self._gone.pop(row.id, None)
                 kind = kinds.get(row.trigger_condition) or self._kind(row.trigger_condition)
                 place, key = kind.enter(row)
                 alert_id = row.id

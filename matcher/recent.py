@@ -164,6 +164,11 @@ class RecentTrades:
             ring = self._rings[symbol] = _Ring()
         ring.push(bucket)
 
+    def latest_ms(self, symbol: str) -> int | None:
+        """The time of ``symbol``'s latest trade, None before any. O(1)."""
+        current = self._current.get(symbol)
+        return None if current is None else current.at_ms
+
     def reach(self) -> dict[str, int]:
         """Per symbol, the earliest creation time ``since`` answers for (``HORIZON_MS`` before
         its latest trade): a load hands only the rows created from then on to ``add``.

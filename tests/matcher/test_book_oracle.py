@@ -114,6 +114,23 @@ class Oracle:
     def __init__(self) -> None:
         self.alerts: dict[int, Alert] = {}
         self.trades: dict[str, list[tuple[int, Fraction]]] = {s: [] for s in SYMBOLS}
+        # Removed alerts by id, with their symbol's latest trade time then, for HORIZON_MS: one
+        # that comes back (resumed) is live from then, not caught up on the trades meanwhile.
+        self.gone: dict[int, int] = {}
+
+    def remove(self, alert_id: int) -> bool:
+        alert = self.alerts.pop(alert_id, None)
+        if alert is None:
+            return False
+        trades = self.trades[alert.symbol]
+        self.gone[alert_id] = trades[-1][0] if trades else 0
+        if trades:
+            now_ms = trades[-1][0]
+            for old_id, at_ms in list(self.gone.items()):
+                if at_ms >= now_ms - HORIZON_MS:
+                    break
+                del self.gone[old_id]
+        return True
 
     def trade(
         self, symbol: str, written: Decimal, time_ms: int
@@ -173,9 +190,10 @@ class Oracle:
         at, if one of them crosses it, and the reference it took, if it took one."""
         self.alerts.pop(alert.alert_id, None)
         self.alerts[alert.alert_id] = alert
+        back = self.gone.pop(alert.alert_id, None) is not None
         trades = self.trades[alert.symbol]
         created_ms = alert.created_ms
-        if not trades or created_ms is None or created_ms < trades[-1][0] - HORIZON_MS:
+        if back or not trades or created_ms is None or created_ms < trades[-1][0] - HORIZON_MS:
             return None, None
         if alert.condition in PERCENTS:
             return None, None
@@ -263,6 +281,7 @@ class BookMachine(RuleBasedStateMachine):
     def add(self, alert: Alert) -> None:
         self.book.add(alert.row())
         self.oracle.alerts[alert.alert_id] = alert
+        self.oracle.gone.pop(alert.alert_id, None)
         self._fill_history()
 
     @rule(alert=alerts(), late=lates)
@@ -291,25 +310,28 @@ class BookMachine(RuleBasedStateMachine):
     @rule(new=st.lists(alerts(), max_size=12), late=st.one_of(st.none(), lates))
     def load(self, new: list[Alert], late: int | None) -> None:
         if late is not None:
+            new = list({a.alert_id: a for a in new}.values())  # a shard's rows: one per id
             for alert in new:
                 alert.created_ms = self.now - late
         assert self.book.load(a.row() for a in new) == len(new)
         if late is not None:
-            self._caught_up(list({a.alert_id: a for a in new}.values()))  # the last row of an id
+            self._caught_up(new)
             return
         for alert in new:
             self.oracle.alerts[alert.alert_id] = alert
+            self.oracle.gone.pop(alert.alert_id, None)
         self._fill_history()
 
     @rule(alert_id=st.integers(1, 40))
     def remove(self, alert_id: int) -> None:
-        assert self.book.remove(alert_id) == (self.oracle.alerts.pop(alert_id, None) is not None)
+        assert self.book.remove(alert_id) == self.oracle.remove(alert_id)
 
     @rule()
     def restart(self) -> None:
         """A new replica loads the alerts as the database has them: fire counts, last fires,
         references recorded."""
         self.book = self._new_book()
+        self.oracle.gone.clear()
         for alert in self.oracle.alerts.values():
             alert.restarted()
             alert.created_ms = None  # created long before: nothing to catch up on
