@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, KeysView, Sequence
+from itertools import takewhile
 
 from matcher.keys import (
     LIVE_MASK,
@@ -40,12 +41,17 @@ from matcher.keys import (
     value,
 )
 from matcher.kinds import KINDS, WINDOW_MINUTES, BookRow, Kind
+from matcher.recent import HORIZON_MS, RecentTrades
 from matcher.sorted_keys import BLOCK_SIZE
 from matcher.symbol_book import Reactions, SymbolBook
 
 __all__ = ["MAX_ALERT_ID", "WINDOW_MINUTES", "AlertBook", "BookRow"]
 
 _QUIET: tuple[int, ...] = ()
+_NEVER = 1 << 62  # a creation time no row reaches
+
+# Fires of alerts added after the trade that fired them: (symbol, price, time_ms, alert ids).
+LateFire = tuple[str, float, int, list[int]]
 
 
 class AlertBook:
@@ -56,14 +62,25 @@ class AlertBook:
         "_block_size",
         "_books",
         "_free_slots",
+        "_gone",
         "_keys",
+        "_late",
         "_out",
+        "_recent",
         "_slots",
         "_wanted",
     )
 
-    def __init__(self, *, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(self, *, block_size: int = BLOCK_SIZE, recent: RecentTrades | None = None) -> None:
         self._block_size = block_size
+        # What each symbol traded lately (kept by the tick): an alert added after trades that
+        # count for it is matched against them (``add``). None: every alert is taken as new.
+        self._recent = recent
+        self._late: list[LateFire] = []
+        # Alerts removed lately (paused, deleted), with their symbol's latest trade time then:
+        # one that comes back (resumed) is live from its return, not from its creation, so
+        # the trades while it was away do not count. Kept while creations so old are caught up.
+        self._gone: dict[int, int] = {}
         self._books: dict[str, SymbolBook] = {}
         self._slots: list[SymbolBook | None] = []
         self._free_slots: list[int] = []
@@ -127,6 +144,12 @@ class AlertBook:
         references, self._out.references = self._out.references, []
         return references
 
+    def take_late(self) -> list[LateFire]:
+        """The fires of the alerts ``add`` and ``load`` caught up on since the last call, each
+        at its own trade, for the service to claim. O(1)."""
+        late, self._late = self._late, []
+        return late
+
     def take_bases(self, fired: Sequence[int]) -> list[float | None]:
         """For each of ``fired`` (what ``match`` just returned), the window's low (up_pct) or
         high (down_pct) its move was measured from, None for a level alert. O(k)."""
@@ -163,11 +186,37 @@ class AlertBook:
     def add(self, row: BookRow) -> None:
         """Add an alert, or replace the one with this id. O(log n).
 
+        Live from its commit: an alert that never fired, created (``created_ms``) within what
+        the recent trades hold (``matcher.recent``), is matched against the trades of its
+        symbol since then, and enters as it would be after them: a crossing alert without a
+        reference takes the last trade at or before its creation; one that those trades crossed
+        fires at the first such trade (``take_late``), and leaves (once) or enters as after
+        that fire. O(b) more for the b buckets of those trades.
+
         Raises ValueError naming the field for a row its kind refuses (``matcher.kinds``); the
         book is then unchanged."""
-        place, key = self._kind(row.trigger_condition).enter(row)
+        kind = self._kind(row.trigger_condition)
+        place, key = kind.enter(row)
+        recent = self._recent
+        back = self._gone.pop(row.id, None) is not None if self._gone else False
+        if recent is not None and row.created_ms is not None and not row.fire_count and not back:
+            since = recent.since(row.symbol, row.created_ms)
+            if since is not None:
+                caught, fire = kind.catch_up(row, since)
+                reference = caught.reference_price
+                if reference is not None and row.reference_price is None:
+                    self._out.references.append((row.id, reference))
+                if fire is not None:
+                    price, time_ms = fire
+                    self._late.append((row.symbol, price, time_ms, [row.id]))
+                    if not row.cooldown_seconds:  # a once alert: fired, not in the book
+                        self._remove(row.id)
+                        return
+                    caught = caught._replace(fire_count=1, last_fired_ms=time_ms)
+                if caught is not row:
+                    place, key = kind.enter(caught)
         if row.id in self._keys:
-            self.remove(row.id)
+            self._remove(row.id)
         book = self._book_for(row.symbol)
         entry = key | (book.placed.get(place) or book.place_bits(place))
         self._keys[row.id] = entry
@@ -176,7 +225,22 @@ class AlertBook:
 
     def remove(self, alert_id: int) -> bool:
         """Remove the alert with this id, in whatever phase it is; whether it was in the book.
-        O(log n)."""
+        If it comes back (``add``, resumed), the trades meanwhile do not count for it. O(log n)
+        (amortised, with the forgetting of alerts removed long ago)."""
+        book = self._slots[slot_of(self._keys[alert_id])] if alert_id in self._keys else None
+        removed = self._remove(alert_id)
+        if removed and self._recent is not None and book is not None:
+            now_ms = self._recent.latest_ms(book.symbol)
+            gone = self._gone
+            gone[alert_id] = 0 if now_ms is None else now_ms  # 0: forgotten at the next
+            if now_ms is not None:
+                floor = now_ms - HORIZON_MS  # removed before this: nothing caught up on them
+                stale = [i for i, _ in takewhile(lambda item: item[1] < floor, gone.items())]
+                for old_id in stale:  # oldest first: each is forgotten once
+                    del gone[old_id]
+        return removed
+
+    def _remove(self, alert_id: int) -> bool:
         entry = self._keys.pop(alert_id, None)
         if entry is None:
             return False
@@ -198,7 +262,11 @@ class AlertBook:
         Per row, O(1): the kind's key, the place's index bits (cached per symbol book), and
         the key appended to its index's share; each share is sorted into its index and counted
         in its room once, at the end. Fired repeating alerts (a cooldown's end above the key)
-        are placed one by one: few, after a restart."""
+        are placed one by one: few, after a restart. So are the rows created within the
+        recent trades' reach, through ``add`` (live from their commit): few too."""
+        # Per symbol, the rows created before this go in as new: nothing to catch up on.
+        reach = {} if self._recent is None else self._recent.reach()
+        caught_up: dict[int, BookRow] = {}  # by id: the last row of an id wins, as below
         shares: dict[int, list[int]] = {}  # index and slot bits -> the live keys of that index
         share_books: dict[int, SymbolBook] = {}
         touched: set[SymbolBook] = set()
@@ -207,6 +275,15 @@ class AlertBook:
         try:
             for row in rows:
                 count += 1
+                if reach:  # none at a start: no trade seen yet
+                    created_ms = row.created_ms
+                    if created_ms is not None and created_ms >= reach.get(row.symbol, _NEVER):
+                        caught_up[row.id] = row
+                        continue
+                    if caught_up:
+                        caught_up.pop(row.id, None)
+                if self._gone:
+                    self._gone.pop(row.id, None)
                 kind = kinds.get(row.trigger_condition) or self._kind(row.trigger_condition)
                 place, key = kind.enter(row)
                 alert_id = row.id
@@ -239,6 +316,8 @@ class AlertBook:
                     book.settle()
                 else:
                     self._drop(book)
+            for row in caught_up.values():
+                self.add(row)
         return count
 
     @staticmethod

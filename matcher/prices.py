@@ -5,11 +5,13 @@ low and close (``price_minutes``, kept 7 days).
 Two halves:
 
 - The tick's half is one ``Minute`` slot per symbol, updated in place by ``Matcher.tick``: the
-  close and its time stored, the high or the low moved when the trade is beyond them. One dict
-  lookup, a few attribute stores, no allocation, no I/O, no logging; O(1). The first trade of a
-  symbol, or of a new minute (Binance's trade time ``T``, non-decreasing per symbol, as the
-  book assumes too), opens a new slot (``PriceRecorder.open_minute``, once a minute per
-  symbol), and the finished one waits for the writer unless it was written as it ended. The
+  close and its time stored, the high or the low moved when the trade is beyond them (and the
+  current 200 ms bucket's, for ``matcher.recent``, inside them). One dict lookup, a few
+  attribute stores, no allocation, no I/O, no logging; O(1). The first trade of a symbol, or of
+  a new bucket (``PriceRecorder.open_bucket``: the finished bucket goes to the recent trades),
+  or of a new minute (Binance's trade time ``T``, non-decreasing per symbol, as the book
+  assumes too), opens a new slot (``PriceRecorder.open_minute``, once a minute per symbol),
+  and the finished one waits for the writer unless it was written as it ended. The
   tick does not check the order of trade times (that read alone cost as much as the rest of the
   update in ``benchmarks.matcher_service``): a late trade (the high and low of an outage that
   the Binance feed recovers from klines and feeds at the outage's end) counts in the current
@@ -40,6 +42,7 @@ from typing import Any
 
 import psycopg
 
+from matcher.recent import BUCKET_MS, RecentTrades
 from shared.db import GatedPool
 from shared.errors import DatabaseUnavailable
 from shared.prices import as_decimal
@@ -89,10 +92,30 @@ State = tuple[float, float, float, int]  # (high, low, close, at_ms): what a wri
 
 class Minute:
     """One symbol's trades within one minute of trade time: the slot ``Matcher.tick`` updates in
-    place (``close``, ``at_ms``, ``high``, ``low``; nothing else). ``end_ms`` is the first
-    millisecond of the next minute."""
+    place (``close``, ``at_ms``, ``high``, ``low`` and the current bucket's extremes; nothing
+    else). ``end_ms`` is the first millisecond of the next minute. The slot also holds the
+    symbol's bucket in progress for ``matcher.recent`` (``BUCKET_MS`` divides a minute):
+    ``bucket_end_ms`` is the first millisecond of the next bucket, ``bucket_high`` and
+    ``bucket_low`` the bucket's extremes, with the times of the trades that first reached
+    them."""
 
-    __slots__ = ("at_ms", "close", "end_ms", "high", "low", "open", "start_ms", "symbol", "written")
+    __slots__ = (
+        "at_ms",
+        "bucket_end_ms",
+        "bucket_high",
+        "bucket_high_ms",
+        "bucket_low",
+        "bucket_low_ms",
+        "bucket_start_ms",
+        "close",
+        "end_ms",
+        "high",
+        "low",
+        "open",
+        "start_ms",
+        "symbol",
+        "written",
+    )
 
     def __init__(self, symbol: str, price: float, time_ms: int) -> None:
         self.symbol = symbol
@@ -101,6 +124,14 @@ class Minute:
         self.open = self.high = self.low = self.close = price
         self.at_ms = time_ms
         self.written: State | None = None  # the state a successful write last took
+        self.open_bucket(price, time_ms)
+
+    def open_bucket(self, price: float, time_ms: int) -> None:
+        """Start the bucket of this trade (the minute's fields are the caller's)."""
+        self.bucket_start_ms = time_ms - time_ms % BUCKET_MS
+        self.bucket_end_ms = self.bucket_start_ms + BUCKET_MS  # within the minute
+        self.bucket_high = self.bucket_low = price
+        self.bucket_high_ms = self.bucket_low_ms = time_ms
 
     def state(self) -> State:
         return (self.high, self.low, self.close, self.at_ms)
@@ -151,14 +182,35 @@ class PriceRecorder:
 
     def __init__(self, *, max_finished: int = MAX_FINISHED) -> None:
         self.minutes: dict[str, Minute] = {}
+        # Each symbol's last minute or so of trades, by bucket; the current bucket is the slot's.
+        self.recent = RecentTrades(self.minutes)
         self._finished: list[Minute] = []
         self._max_finished = max_finished
         self.dropped = 0  # finished minutes given up while PostgreSQL was away
 
+    def open_bucket(self, symbol: str, price: float, time_ms: int) -> None:
+        """The first trade of a symbol, or of a new bucket of it (``Matcher.tick`` updates the
+        slot in place otherwise): the finished bucket goes to ``recent``, and a new minute
+        opens a new slot (``open_minute``). O(1) amortised."""
+        current = self.minutes.get(symbol)
+        if current is None:
+            self.minutes[symbol] = Minute(symbol, price, time_ms)
+            return
+        self.recent.push(symbol, current)
+        if time_ms >= current.end_ms:
+            self.open_minute(symbol, price, time_ms)
+            return
+        current.close = price
+        current.at_ms = time_ms
+        if price > current.high:
+            current.high = price
+        elif price < current.low:
+            current.low = price
+        current.open_bucket(price, time_ms)
+
     def open_minute(self, symbol: str, price: float, time_ms: int) -> None:
-        """The first trade of a symbol, or of a new minute of it (``Matcher.tick`` updates the
-        slot in place otherwise): a new slot; the finished one waits for the writer unless its
-        last state is written already. O(1) amortised."""
+        """The first trade of a symbol, or of a new minute of it: a new slot; the finished one
+        waits for the writer unless its last state is written already. O(1) amortised."""
         current = self.minutes.get(symbol)
         if current is not None and current.written != current.state():
             self._finished.append(current)

@@ -32,14 +32,16 @@ EXPIRE_BATCH = 5_000
 # One alert as the book takes it (matcher.kinds.BookRow), its columns named as the row's
 # fields, for a load and for a change alike. An empty params is read as NULL: no JSON to decode
 # for the level kinds, most of the rows. float8 in the database: numeric -> float8 rounds
-# correctly, as Python's float(str) does. The rows come in binary: decoding int8 and float8
+# correctly, as Python's float(str) does. created_ms: the trades from then on count for the
+# alert (matcher.recent). The rows come in binary: decoding int8 and float8
 # from binary costs less than from text.
 BOOK_COLUMNS = """
     id, symbol, trigger_condition, target_price::float8 AS target_price,
     nullif(params, '{}') AS params,
     coalesce(cooldown_seconds, 0) AS cooldown_seconds,
     reference_price::float8 AS reference_price, fire_count,
-    (extract(epoch FROM triggered_at) * 1000)::int8 AS last_fired_ms
+    (extract(epoch FROM triggered_at) * 1000)::int8 AS last_fired_ms,
+    floor(extract(epoch FROM created_at) * 1000)::int8 AS created_ms
 """
 LOAD_SHARD = f"""
 SELECT {BOOK_COLUMNS} FROM alerts

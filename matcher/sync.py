@@ -101,11 +101,12 @@ class BookSync:
         )
 
     async def _reload(self) -> None:
-        book = AlertBook()
+        book = AlertBook(recent=self._tick.recent)  # the recent trades carry on
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
             count, seconds = await store.load_shard(conn, book.load, self._shard)
         self.last_load = (count, seconds)
         self._tick.book = book
+        self._tick.offer_late()  # the alerts created lately, on what traded since
         gap, self._tick.gap = self._tick.gap, None
         fired_in_gap = self._replay(book, gap) if gap is not None else 0
         self.synced.set()
@@ -157,4 +158,5 @@ class BookSync:
             if book is self._tick.book:  # not replaced by a reload meanwhile (which has them)
                 for row in rows:
                     book.add(row)
+                self._tick.offer_late()  # what traded since each was created, before it came
         self.book_version.bump()

@@ -20,7 +20,8 @@ from matcher.sink import PushFeed, TradeSink
 
 class Tick:
     def __init__(self, pipeline: ClaimPipeline, prices: PriceRecorder) -> None:
-        self.book = AlertBook()
+        self.recent = prices.recent  # what each symbol traded lately, for alerts added late
+        self.book = AlertBook(recent=self.recent)
         self.count = 0  # trades matched
         # Open from a lost database sync until the reload is applied: what traded meanwhile.
         self.gap: GapPrices | None = None
@@ -35,17 +36,25 @@ class Tick:
         volume kinds will count it."""
         self.count += 1
         # The price slot (matcher.prices.Minute), updated in place; written once a second by
-        # the price writer. Inline rather than a call: a call costs more than the update.
+        # the price writer. Inline rather than a call: a call costs more than the update. Its
+        # bucket's extremes (matcher.recent) lie within the minute's, so a trade inside them
+        # costs the two comparisons it did before they were kept.
         minute = self._price_minutes.get(symbol)
-        if minute is not None and time_ms < minute.end_ms:
+        if minute is not None and time_ms < minute.bucket_end_ms:
             minute.close = price
             minute.at_ms = time_ms
-            if price > minute.high:
-                minute.high = price
-            elif price < minute.low:
-                minute.low = price
-        else:  # a new symbol, or a new minute
-            self._prices.open_minute(symbol, price, time_ms)
+            if price > minute.bucket_high:
+                minute.bucket_high = price
+                minute.bucket_high_ms = time_ms
+                if price > minute.high:
+                    minute.high = price
+            elif price < minute.bucket_low:
+                minute.bucket_low = price
+                minute.bucket_low_ms = time_ms
+                if price < minute.low:
+                    minute.low = price
+        else:  # a new symbol, or a new bucket (at most five a second)
+            self._prices.open_bucket(symbol, price, time_ms)
         if self.gap is not None:
             self.gap.see(symbol, price, time_ms)
         fired = self.book.match(symbol, price, time_ms)
@@ -59,6 +68,13 @@ class Tick:
         # A crossing alert's reference is recorded before any fire of it is claimed.
         self.note_references()
         self._pipeline.offer(fired, price, time_ms, self.book.take_bases(fired))
+
+    def offer_late(self) -> None:
+        """Hand the fires of alerts added after trades that crossed them (``AlertBook.add``,
+        ``load``) to the claims, each at its own trade; and the references decided meanwhile."""
+        for symbol, price, time_ms, fired in self.book.take_late():
+            self.offer(symbol, fired, price, time_ms)
+        self.note_references()
 
     def note_references(self) -> None:
         """Crossing references the book decided since the last call, to be recorded."""

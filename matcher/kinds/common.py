@@ -15,9 +15,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
-from matcher.keys import LIVE_BITS, MAX_ALERT_ID, cooldown_ms
+from matcher.keys import LIVE_BITS, MAX_ALERT_ID, UP, cooldown_ms
 
 if TYPE_CHECKING:
+    from matcher.recent import Extremes, Since
     from matcher.symbol_book import Reactions, SymbolBook
 
 MIN_REPEAT_COOLDOWN_SECONDS = 60
@@ -38,6 +39,8 @@ class BookRow(NamedTuple):
     reference_price: float | None
     fire_count: int
     last_fired_ms: int | None  # the trade time of its latest fire
+    # created_at in epoch ms (PostgreSQL's clock): trades from then on count (matcher.recent).
+    created_ms: int | None = None
 
 
 class Room(Protocol):
@@ -93,6 +96,8 @@ RoomClass = Callable[["SymbolBook"], Room]
 Place = tuple[RoomClass, int]
 # An alert entering: its place and its key.
 Entry = tuple[Place, int]
+# The trade an alert added late fires at: its price and time (epoch ms).
+Trade = tuple[float, int]
 
 
 class Kind(Protocol):
@@ -106,6 +111,28 @@ class Kind(Protocol):
         its phase's end time above it, see ``matcher.keys``). Raises ValueError naming the field
         for a row this kind refuses."""
         ...
+
+    def catch_up(self, row: BookRow, since: Since) -> tuple[BookRow, Trade | None]:
+        """An alert that never fired entering after trades that count for it (``since``, what
+        its symbol traded from its creation on, ``matcher.recent``; ``row`` already passed
+        ``enter``): the row to enter (a reference decided from ``since.reference``, if the kind
+        takes one and has none) and the first of those trades that fires it, if one does.
+        O(b) for the b buckets of ``since``."""
+        ...
+
+
+def first_reach(index: int, target: float, buckets: list[Extremes]) -> Trade | None:
+    """The first bucket's extreme at or beyond ``target``: a high at or above it for the ``UP``
+    index, a low at or below it for ``DOWN``. O(b)."""
+    if index == UP:
+        for high, high_ms, _, _ in buckets:
+            if high >= target:
+                return high, high_ms
+    else:
+        for _, _, low, low_ms in buckets:
+            if low <= target:
+                return low, low_ms
+    return None
 
 
 def check_common(row: BookRow) -> None:

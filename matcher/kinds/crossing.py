@@ -36,14 +36,17 @@ from matcher.kinds.common import (
     BookRow,
     Entry,
     Place,
+    Trade,
     check_common,
     check_params,
     check_price,
     cooling,
+    first_reach,
 )
 from matcher.kinds.level import PLACES, Levels
 
 if TYPE_CHECKING:
+    from matcher.recent import Since
     from matcher.symbol_book import Reactions, SymbolBook
 
 NOW = -(1 << 62)  # next_event_ms: the next trade must take the slow path, whatever its time
@@ -120,6 +123,20 @@ class Crossing:
         index = (UP if reference < target else DOWN) ^ (row.fire_count & 1)
         live = key(level_order(index, target), index, alert_id, cooldown, CROSSING_BIT)
         return PLACES[index], cooling(live, row.last_fired_ms)
+
+    def catch_up(self, row: BookRow, since: Since) -> tuple[BookRow, Trade | None]:
+        """Without a recorded reference it takes the last trade at or before its creation, and
+        the trades after that one count; without one known, the next trade decides, as for any
+        crossing alert without a reference. Then it is a level from that side."""
+        target, reference = row.target_price, row.reference_price
+        assert target is not None, "entered: a target"
+        counted = since.counted
+        if reference is None:
+            reference, counted = since.reference, since.after
+            if reference is None:
+                return row, None
+            row = row._replace(reference_price=reference)
+        return row, first_reach(UP if reference < target else DOWN, target, counted)
 
 
 def decided(undecided: int, price: float) -> int:

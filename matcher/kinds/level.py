@@ -48,13 +48,16 @@ from matcher.kinds.common import (
     BookRow,
     Entry,
     Place,
+    Trade,
     check_absent,
     check_common,
     check_params,
     check_price,
+    first_reach,
 )
 
 if TYPE_CHECKING:
+    from matcher.recent import Since
     from matcher.symbol_book import Reactions, SymbolBook
 
 _LOW_NO_INDEX = LOW_MASK & ~(INDEX_MASK << INDEX_SHIFT) & ~WATCHER_BIT
@@ -211,7 +214,7 @@ class Level:
     def enter(self, row: BookRow) -> Entry:
         """O(1). A once alert, the most common row by far at a start-up, passes one test and
         has its key made inline: the load of 10^6 alerts is bound by this and decoding."""
-        alert_id, _, _, target, params, cooldown, reference, fire_count, last_fired_ms = row
+        alert_id, _, _, target, params, cooldown, reference, fire_count, last_fired_ms, _ = row
         if (
             last_fired_ms is None
             and fire_count >= 0
@@ -234,6 +237,10 @@ class Level:
         watching = watcher(live)
         end = last_fired_ms + cooldown_ms(live)
         return PLACES[index_of(watching)], (end << LIVE_BITS) | watching
+
+    def catch_up(self, row: BookRow, since: Since) -> tuple[BookRow, Trade | None]:
+        assert row.target_price is not None, "entered: a target"
+        return row, first_reach(self.index, row.target_price, since.counted)
 
 
 def watcher(live: int) -> int:

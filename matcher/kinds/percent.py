@@ -39,6 +39,7 @@ from matcher.kinds.common import (
     BookRow,
     Entry,
     Place,
+    Trade,
     check_absent,
     check_common,
     check_params,
@@ -48,6 +49,7 @@ from matcher.sorted_keys import SortedKeys
 from shared.vocabulary import WINDOWS
 
 if TYPE_CHECKING:
+    from matcher.recent import Since
     from matcher.symbol_book import Reactions, SymbolBook
 
 WINDOW_MINUTES = {window.name: window.minutes for window in WINDOWS.values()}
@@ -260,6 +262,12 @@ class Percent:
             )
         live = key(percent_e4, 0, row.id, row.cooldown_seconds)
         return place, cooling(live, row.last_fired_ms)
+
+    def catch_up(self, row: BookRow, since: Since) -> tuple[BookRow, Trade | None]:
+        """Not caught up yet: a move is measured against the window's low (high) as it was
+        at each trade, which the buckets alone do not give once a later trade set a new one;
+        the next trade that makes the move fires it."""
+        return row, None
 
 
 def percent_in_e4(text: str) -> int:

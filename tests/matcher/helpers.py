@@ -3,6 +3,7 @@ reached the queue."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -11,6 +12,28 @@ from psycopg_pool import AsyncConnectionPool
 
 from matcher.book import BookRow
 from shared.rabbit import declare_alert_queue
+
+
+class Claims:
+    """A stand-in for the claim pipeline: what the tick hands it, each fire with its trade,
+    and the references."""
+
+    def __init__(self) -> None:
+        self.fired: list[tuple[list[int], float, int]] = []
+        self.references: list[tuple[int, float]] = []
+
+    def offer(
+        self, fired: Sequence[int], price: float, time_ms: int, bases: Sequence[float | None]
+    ) -> None:
+        self.fired.append((sorted(fired), price, time_ms))
+
+    def note_references(self, references: list[tuple[int, float]]) -> None:
+        self.references.extend(references)
+
+    def taken(self) -> tuple[list[tuple[list[int], float, int]], list[tuple[int, float]]]:
+        taken = self.fired, sorted(self.references)
+        self.fired, self.references = [], []
+        return taken
 
 
 def level_row(alert_id: int, symbol: str, condition: str, target: float) -> BookRow:

@@ -1,19 +1,32 @@
 """AlertBook against an oracle that replays every trade on every alert with exact fractions and
 the plain semantics of each kind, for sequences of adds, loads, removes (pauses and deletes),
 trades, restarts (a load of rows carrying fire_count and last_fired_ms) and kline fills. The book
-must fire exactly the same alerts at the same trades, and report the same crossing references."""
+must fire exactly the same alerts at the same trades, and report the same crossing references.
+
+The trades go through the tick (``matcher.tick.Tick``), which keeps what each symbol traded lately
+(``matcher.recent``); alerts are also added late: created before trades the book already saw,
+as when the matcher hears of an alert after trades that count for it. The oracle then matches
+them against those trades by the buckets' rule (each bucket's highest and lowest trade, from the
+bucket of ``created_at - SKEW_MS`` on) and takes a crossing's reference from the last trade
+before them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import cast
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from matcher.book import WINDOW_MINUTES, AlertBook, BookRow
+from matcher.pipeline import ClaimPipeline
+from matcher.prices import PriceRecorder
+from matcher.recent import BUCKET_MS, HORIZON_MS, SKEW_MS, SLOTS
+from matcher.tick import Tick
+from tests.matcher.helpers import Claims
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 MINUTE = 60_000
@@ -40,6 +53,9 @@ windows = st.sampled_from([1, 1, 5, 15, *WINDOW_MINUTES.values()])
 WINDOW_NAMES = {minutes: name for name, minutes in WINDOW_MINUTES.items()}
 cooldowns = st.sampled_from([0, 0, 60, 120, 3600])
 steps = st.sampled_from([0, 1, 999, 30_000, 59_999, 60_000, 61_000, 300_000, 3_600_000])
+# How long before the book hears of it an alert was created: within a bucket, the skew, the
+# ring's reach, and beyond it.
+lates = st.sampled_from([0, 1, 150, 199, 200, 999, 1000, 1001, 1500, 30_000, 61_000, 3_600_000])
 
 
 @dataclass
@@ -60,6 +76,7 @@ class Alert:
     end_ms: int | None = None  # the end of its cooldown, after a fire
     rearming: bool = False  # level: fired, waiting to go back across, then for end_ms
     back: bool = False  # level: has gone back across since its fire
+    created_ms: int | None = None  # set for an alert the book hears of late
 
     def __post_init__(self) -> None:
         if self.condition == "crossing" and self.reference is not None:
@@ -82,6 +99,7 @@ class Alert:
             None if self.reference is None else float(self.reference),
             self.fire_count,
             self.last_fired_ms,
+            self.created_ms,
         )
 
     def restarted(self) -> None:
@@ -96,6 +114,23 @@ class Oracle:
     def __init__(self) -> None:
         self.alerts: dict[int, Alert] = {}
         self.trades: dict[str, list[tuple[int, Fraction]]] = {s: [] for s in SYMBOLS}
+        # Removed alerts by id, with their symbol's latest trade time then, for HORIZON_MS: one
+        # that comes back (resumed) is live from then, not caught up on the trades meanwhile.
+        self.gone: dict[int, int] = {}
+
+    def remove(self, alert_id: int) -> bool:
+        alert = self.alerts.pop(alert_id, None)
+        if alert is None:
+            return False
+        trades = self.trades[alert.symbol]
+        self.gone[alert_id] = trades[-1][0] if trades else 0
+        if trades:
+            now_ms = trades[-1][0]
+            for old_id, at_ms in list(self.gone.items()):
+                if at_ms >= now_ms - HORIZON_MS:
+                    break
+                del self.gone[old_id]
+        return True
 
     def trade(
         self, symbol: str, written: Decimal, time_ms: int
@@ -150,6 +185,50 @@ class Oracle:
         alert.rearming, alert.back = alert.condition in ("above", "below"), False
         alert.side_up = not alert.side_up
 
+    def add_late(self, alert: Alert) -> tuple[tuple[float, int] | None, Decimal | None]:
+        """An alert heard of after trades of its symbol since ``created_ms``: the trade it fires
+        at, if one of them crosses it, and the reference it took, if it took one."""
+        self.alerts.pop(alert.alert_id, None)
+        self.alerts[alert.alert_id] = alert
+        back = self.gone.pop(alert.alert_id, None) is not None
+        trades = self.trades[alert.symbol]
+        created_ms = alert.created_ms
+        if back or not trades or created_ms is None or created_ms < trades[-1][0] - HORIZON_MS:
+            return None, None
+        if alert.condition in PERCENTS:
+            return None, None
+        start = created_ms - SKEW_MS
+        start -= start % BUCKET_MS
+        buckets: dict[int, list[tuple[int, Fraction]]] = {}
+        for t, p in trades:
+            buckets.setdefault(t // BUCKET_MS, []).append((t, p))
+        if len(buckets) > SLOTS + 1 and sorted(buckets)[-SLOTS - 2] * BUCKET_MS >= start:
+            return None, None  # the ring no longer holds the first buckets counted
+        counted = [
+            trades for number, trades in sorted(buckets.items()) if number * BUCKET_MS >= start
+        ]
+        decided = None
+        if alert.condition == "crossing" and alert.reference is None:
+            # The close of the newest bucket that ended by the creation, and the buckets after.
+            ended = [n for n, in_bucket in buckets.items() if in_bucket[-1][0] <= created_ms]
+            if not ended or buckets[max(ended)][-1][0] < created_ms - HORIZON_MS:
+                return None, None  # the next trade decides
+            close = buckets[max(ended)][-1][1]
+            decided = alert.reference = Decimal(close.numerator) / Decimal(close.denominator)
+            alert.side_up = decided < alert.target  # type: ignore[operator]
+            counted = [trades for number, trades in sorted(buckets.items()) if number > max(ended)]
+        target = Fraction(alert.target)  # type: ignore[arg-type]
+        up = alert.condition == "above" if alert.condition != "crossing" else alert.side_up
+        for in_bucket in counted:
+            extreme = max(p for _, p in in_bucket) if up else min(p for _, p in in_bucket)
+            if extreme >= target if up else extreme <= target:
+                at = next(t for t, p in in_bucket if p == extreme)
+                self._fired(alert, at)
+                if alert.condition != "crossing":
+                    alert.rearming, alert.back = True, False
+                return (float(extreme), at), decided
+        return None, decided
+
     def minutes(self, symbol: str, span: int) -> list[tuple[int, float, float]]:
         """The 1-minute klines of the last ``span`` minutes of ``symbol``'s trades."""
         trades = self.trades[symbol]
@@ -181,9 +260,16 @@ def alerts(draw: st.DrawFn, alert_id: int | None = None) -> Alert:
 class BookMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.book = AlertBook(block_size=4)  # tiny blocks: splits and multi-block runs happen
+        self.claims = Claims()
+        self.tick = Tick(cast(ClaimPipeline, self.claims), PriceRecorder())
+        self.book = self._new_book()
         self.oracle = Oracle()
         self.now = 1_700_000_000_000
+
+    def _new_book(self) -> AlertBook:
+        # Tiny blocks: splits and multi-block runs happen. The tick's recent trades carry on.
+        self.tick.book = AlertBook(block_size=4, recent=self.tick.recent)
+        return self.tick.book
 
     def _fill_history(self) -> None:
         """What the service does for the symbols whose windows start without history."""
@@ -195,26 +281,60 @@ class BookMachine(RuleBasedStateMachine):
     def add(self, alert: Alert) -> None:
         self.book.add(alert.row())
         self.oracle.alerts[alert.alert_id] = alert
+        self.oracle.gone.pop(alert.alert_id, None)
         self._fill_history()
 
-    @rule(new=st.lists(alerts(), max_size=12))
-    def load(self, new: list[Alert]) -> None:
+    @rule(alert=alerts(), late=lates)
+    def add_late(self, alert: Alert, late: int) -> None:
+        """An alert the book hears of ``late`` ms after its commit, trades having come since."""
+        alert.created_ms = self.now - late
+        self.book.add(alert.row())
+        self._caught_up([alert])
+
+    def _caught_up(self, new: list[Alert]) -> None:
+        expected_fires, expected_references = [], []
+        for alert in new:
+            fire, decided = self.oracle.add_late(alert)
+            if fire is not None:
+                expected_fires.append(([alert.alert_id], *fire))
+            if decided is not None:
+                expected_references.append((alert.alert_id, float(decided)))
+        self.tick.offer_late()
+        fired, references = self.claims.taken()
+        event(f"added late: {'fired' if fired else 'not fired'}")
+        event(f"added late: {'a reference taken' if references else 'no reference taken'}")
+        assert sorted(fired) == sorted(expected_fires)
+        assert references == sorted(expected_references)
+        self._fill_history()
+
+    @rule(new=st.lists(alerts(), max_size=12), late=st.one_of(st.none(), lates))
+    def load(self, new: list[Alert], late: int | None) -> None:
+        if late is not None:
+            new = list({a.alert_id: a for a in new}.values())  # a shard's rows: one per id
+            for alert in new:
+                alert.created_ms = self.now - late
         assert self.book.load(a.row() for a in new) == len(new)
+        if late is not None:
+            self._caught_up(new)
+            return
         for alert in new:
             self.oracle.alerts[alert.alert_id] = alert
+            self.oracle.gone.pop(alert.alert_id, None)
         self._fill_history()
 
     @rule(alert_id=st.integers(1, 40))
     def remove(self, alert_id: int) -> None:
-        assert self.book.remove(alert_id) == (self.oracle.alerts.pop(alert_id, None) is not None)
+        assert self.book.remove(alert_id) == self.oracle.remove(alert_id)
 
     @rule()
     def restart(self) -> None:
         """A new replica loads the alerts as the database has them: fire counts, last fires,
         references recorded."""
-        self.book = AlertBook(block_size=4)
+        self.book = self._new_book()
+        self.oracle.gone.clear()
         for alert in self.oracle.alerts.values():
             alert.restarted()
+            alert.created_ms = None  # created long before: nothing to catch up on
         self.book.load(a.row() for a in self.oracle.alerts.values())
         self._fill_history()
 
@@ -260,8 +380,11 @@ class BookMachine(RuleBasedStateMachine):
     def _trade(self, symbol: str, price: Decimal, step: int) -> None:
         self.now += step
         expected, decided = self.oracle.trade(symbol, price, self.now)
-        assert sorted(self.book.match(symbol, float(price), self.now)) == expected
-        assert sorted(self.book.take_references()) == sorted((i, float(p)) for i, p in decided)
+        self.tick.trade(symbol, float(price), 0.0, self.now)
+        self.tick.note_references()
+        fired, references = self.claims.taken()
+        assert fired == ([(expected, float(price), self.now)] if expected else [])
+        assert references == sorted((i, float(p)) for i, p in decided)
 
     @invariant()
     def agrees_with_the_oracle(self) -> None:
