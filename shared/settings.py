@@ -296,7 +296,7 @@ class Settings:
         f"required by `api`; at least {JWT_SECRET_MIN_LENGTH} characters, random: one that "
         "looks like a placeholder is refused at start (a word such as `change`, `example`, "
         "`secret`, `password`, `placeholder`; fewer than 8 distinct characters; one character "
-        "6 times in a row; a pattern of under 16 characters repeated). Make one with "
+        "10 times in a row; a pattern of under 16 characters repeated). Make one with "
         "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
     )
     access_token_ttl_seconds: int = setting(
@@ -631,16 +631,18 @@ _PLACEHOLDER_WORDS = (
 # In a password (of a URL, of SMTP), only the words nobody would pick as a real one.
 _PLACEHOLDER_PASSWORDS = ("changeme", "placeholder", "replaceme", "yourpassword", "yourtoken")
 _MIN_DISTINCT_CHARACTERS = 8
-_MAX_RUN = 5  # the same character at most this many times in a row
+# The same character at most this many times in a row: a run of 6 refused one in 40,000 of
+# `openssl rand -hex 16`'s secrets; a run of 10 is met by one in 3 billion.
+_MAX_RUN = 9
 
 
 def weak_secret(value: str) -> str | None:
     """Why ``value`` looks like a placeholder rather than a random secret, or None.
 
     Refused: a placeholder word in it (``change-me``, ``example``, ``secret``...), fewer than
-    8 distinct characters, the same character 6 times in a row, or a short pattern repeated
-    (``abcabcabc...``). A secret made by ``secrets.token_urlsafe(48)`` passes with a
-    probability over 1 - 1e-6."""
+    8 distinct characters, the same character 10 times in a row, or a short pattern repeated
+    (``abcabcabc...``). A secret made by ``secrets.token_urlsafe(48)`` or
+    ``secrets.token_hex(16)`` passes with a probability over 1 - 1e-9."""
     letters = re.sub(r"[^a-z0-9]", "", value.lower())
     for word in _PLACEHOLDER_WORDS:
         if word in letters:

@@ -42,6 +42,8 @@ SYMBOLS_REFRESH_SECONDS = 1.0
 ACCESS_TTL_SECONDS = 5
 _UP = re.compile(r"pricealert is up: API (http://\S+)")
 
+QUIET_SYMBOL = "XRPUSDT"
+
 
 class Site:
     """``pricealert up`` (a process of its own, as a person runs it) on the fake Binance, which
@@ -66,6 +68,8 @@ class Site:
 
     async def _start_fake(self) -> None:
         self.fake = FakeBinance()
+        # Listed but never traded: a symbol whose price only the tests write (a stale one).
+        self.fake.listed.add(QUIET_SYMBOL)
         await self.fake.start()
         self._ticker = asyncio.create_task(self._tick())
 
