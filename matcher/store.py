@@ -40,9 +40,11 @@ BOOK_COLUMNS = """
     nullif(params, '{}') AS params,
     coalesce(cooldown_seconds, 0) AS cooldown_seconds,
     reference_price::float8 AS reference_price, fire_count,
-    (extract(epoch FROM triggered_at) * 1000)::int8 AS last_fired_ms,
-    floor(extract(epoch FROM created_at) * 1000)::int8 AS created_ms
+    (date_part('epoch', triggered_at) * 1000)::int8 AS last_fired_ms,
+    floor(date_part('epoch', created_at) * 1000)::int8 AS created_ms
 """
+# date_part, not extract: extract's numeric arithmetic made reading a shard of 1.1M rows a
+# third slower than date_part's float8 (the "load" figures of the issue note).
 LOAD_SHARD = f"""
 SELECT {BOOK_COLUMNS} FROM alerts
 WHERE state = 'created' AND shard_bucket = ANY(%s)
