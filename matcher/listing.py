@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import DatabaseUnavailable
+from shared.version import Version
 from shared.vocabulary import DEFAULT_EXCHANGE
 
 log = logging.getLogger("matcher.service")  # the service's log, whichever part writes it
@@ -87,8 +88,9 @@ class Listing:
     """The matcher's side of the exchange's list: each list the feed reads is written, and
     counted for the figures. A write that fails is logged and waits for the next list."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, progress: Version | None = None) -> None:
         self._pool = pool
+        self._progress = progress or Version()  # bumped after each write, made or failed
         self.writes = 0
         self.write_failures = 0
         self.trading = 0  # symbols the last written list named
@@ -111,6 +113,7 @@ class Listing:
             written = await write_listing(self._pool, symbols)
         except (psycopg.OperationalError, DatabaseUnavailable) as exc:
             self.write_failures += 1
+            self._progress.bump()
             log.warning(
                 "could not write the exchange's symbols: the next refresh will",
                 extra={"exchange": exchange, "error": str(exc).strip()},
@@ -119,6 +122,7 @@ class Listing:
         self.writes += 1
         self.trading = written.trading
         self.halted += written.halted
+        self._progress.bump()
         if written.added or written.halted or self.writes == 1:
             log.info(
                 "symbols follow the exchange",

@@ -83,7 +83,7 @@ class Matcher:
             timeout_seconds=replica_timeout_seconds,
         )
         # Bumped whenever the figures move: alerts claimed or confirmed, a republish check
-        # ended, the database sync lost.
+        # ended, the database sync lost, the exchange's symbol list written.
         self.progress = Version()
         self.pipeline = ClaimPipeline(
             self._pool,
@@ -99,7 +99,7 @@ class Matcher:
             self._pool, self.prices, every_seconds=price_flush_seconds, progress=self.progress
         )
         self._tick = Tick(self.pipeline, self.prices)
-        self.listing = Listing(self._pool)
+        self.listing = Listing(self._pool, self.progress)
         self.ready = asyncio.Event()  # the shard is loaded and followed: ticks are matched
         self._sync = BookSync(
             database_url, shard, self._pool, self._tick, ready=self.ready, progress=self.progress

@@ -5,10 +5,9 @@ what arrives by mail, webhook and Telegram, and what the events list says."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ import pytest
 
 from matcher.exchanges.feed import ExchangeFeed
 from pricealert.up import Up
-from shared.settings import Settings
 from tests.fake_binance import FakeBinance
 from tests.fake_telegram import BOT_TOKEN, FakeTelegram
-from tests.helpers import start_up
+from tests.helpers import settings_on_servers, start_up
 from tests.smtp_sink import SmtpSink
 from tests.webhook_receiver import WebhookReceiver
 
@@ -90,21 +88,19 @@ async def world(
         WebhookReceiver() as receiver,
         FakeTelegram(chats=[CHAT]) as telegram,
     ):
-        settings = Settings.from_env(
-            {
-                "DATABASE_URL": database_url,
-                "RABBITMQ_URL": rabbitmq_url,
-                "RABBITMQ_QUEUE": queue_name,
-                "SMTP_HOST": "127.0.0.1",
-                "SMTP_PORT": str(smtp_sink.port),
-                "JWT_SECRET": secrets.token_urlsafe(48),
+        settings = settings_on_servers(
+            database_url=database_url,
+            rabbitmq_url=rabbitmq_url,
+            queue=queue_name,
+            smtp_port=smtp_sink.port,
+            fake=fake,
+            more={
                 "WEBHOOK_ALLOW_PRIVATE": "true",
                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
                 "TELEGRAM_API_URL": telegram.url,
                 "NOTIFIER_RETRY_DELAYS": "0.5",
-            }
+            },
         )
-        settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
         up, task = await start_up(settings, tmp_path)
         try:
             async with httpx.AsyncClient(base_url=up.api_url, timeout=10) as client:

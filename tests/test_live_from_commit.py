@@ -7,11 +7,9 @@ from there fires it."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from pricealert.up import Up
-from shared.settings import Settings
 from tests.fake_binance import FakeBinance
-from tests.helpers import start_up
+from tests.helpers import settings_on_servers, start_up
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -49,17 +46,13 @@ async def up(
     queue_name: str,
     smtp_sink: SmtpSink,
 ) -> AsyncIterator[Up]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "RABBITMQ_URL": rabbitmq_url,
-            "RABBITMQ_QUEUE": queue_name,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": secrets.token_urlsafe(48),
-        }
+    settings = settings_on_servers(
+        database_url=database_url,
+        rabbitmq_url=rabbitmq_url,
+        queue=queue_name,
+        smtp_port=smtp_sink.port,
+        fake=fake,
     )
-    settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
     running, task = await start_up(settings, tmp_path)
     try:
         yield running

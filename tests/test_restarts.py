@@ -5,10 +5,8 @@ mailed exactly once and recorded. (Real restarts: see ``tests/servers.py``.)"""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,9 +14,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from shared.db import GatedPool
-from shared.settings import Settings
 from tests.fake_binance import FakeBinance
-from tests.helpers import start_up
+from tests.helpers import settings_on_servers, start_up
 from tests.servers import restart_postgres, start_rabbitmq, stop_rabbitmq
 from tests.smtp_sink import SmtpSink
 
@@ -78,17 +75,13 @@ async def test_a_restart_mid_stream_mails_every_crossed_alert_exactly_once(
     smtp_sink: SmtpSink,
 ) -> None:
     ids = await insert_alerts(pool, ALERTS)
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "RABBITMQ_URL": rabbitmq_url,
-            "RABBITMQ_QUEUE": queue_name,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": secrets.token_urlsafe(48),
-        }
+    settings = settings_on_servers(
+        database_url=database_url,
+        rabbitmq_url=rabbitmq_url,
+        queue=queue_name,
+        smtp_port=smtp_sink.port,
+        fake=fake,
     )
-    settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
     smtp_sink.behaviour.delay_seconds = 0.01  # a few seconds of mail: the restart lands in it
     up, task = await start_up(settings, tmp_path)
     try:
@@ -136,17 +129,13 @@ async def test_alerts_created_right_after_a_postgres_restart_all_fire_on_the_nex
     """The matcher reloads its shard after the restart and hears of the alerts created meanwhile
     late, after the trade that crosses them: each is matched against what traded since its
     commit, and fires once (issue 22: 6 of 100 stayed in the book)."""
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "RABBITMQ_URL": rabbitmq_url,
-            "RABBITMQ_QUEUE": queue_name,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": secrets.token_urlsafe(48),
-        }
+    settings = settings_on_servers(
+        database_url=database_url,
+        rabbitmq_url=rabbitmq_url,
+        queue=queue_name,
+        smtp_port=smtp_sink.port,
+        fake=fake,
     )
-    settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
     up, task = await start_up(settings, tmp_path)
     count = 100
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,18 +70,12 @@ def alert_on(symbol: str, target: str) -> dict[str, Any]:
     return body | {"symbol": symbol}
 
 
-async def until_answered(
-    client: httpx.AsyncClient, body: dict[str, Any], done: Callable[[httpx.Response], bool]
-) -> httpx.Response:
-    """Create ``body`` until the answer is ``done`` (each refused create writes nothing),
-    within the contract's minute."""
+async def listed_again(up: Up) -> None:
+    """Returns once the matcher has written a list read after this call: the write in flight
+    (which may have read the list before a change) and one more."""
+    target = up.matcher.listing.writes + 2
     async with asyncio.timeout(USABLE_WITHIN):
-        while True:
-            response = await client.post("/api/alerts/create/", json=body)
-            if done(response):
-                return response
-            assert response.status_code == 400, response.text
-            await asyncio.sleep(0.1)  # polling the API, which has no event to await
+        await up.matcher.progress.until(lambda: up.matcher.listing.writes >= target)
 
 
 def created(response: httpx.Response) -> bool:
@@ -93,7 +87,10 @@ async def test_a_pair_the_exchange_lists_is_accepted_within_a_minute_of_start_an
     running: tuple[Up, httpx.AsyncClient], fake: FakeBinance
 ) -> None:
     up, client = running
-    response = await until_answered(client, alert_on(NEW_PAIR, "1.5"), created)
+    async with asyncio.timeout(USABLE_WITHIN):  # the contract: within a minute of start
+        await up.matcher.progress.until(lambda: up.matcher.listing.writes >= 1)
+    response = await client.post("/api/alerts/create/", json=alert_on(NEW_PAIR, "1.5"))
+    assert created(response), response.text
     alert = response.json()
     assert alert["symbol_status"] == "trading"
 
@@ -110,24 +107,19 @@ async def test_a_pair_the_exchange_lists_is_accepted_within_a_minute_of_start_an
 async def test_a_pair_listed_later_becomes_usable_without_a_restart(
     running: tuple[Up, httpx.AsyncClient], fake: FakeBinance
 ) -> None:
-    _up, client = running
+    up, client = running
     refused = await client.post("/api/alerts/create/", json=alert_on(LATER_PAIR, "10"))
     assert refused.status_code == 400
     assert refused.json()["error"].startswith(f"unknown symbol '{LATER_PAIR}'")
     fake.listed.add(LATER_PAIR)
-    await until_answered(client, alert_on(LATER_PAIR, "10"), created)
+    await listed_again(up)
+    response = await client.post("/api/alerts/create/", json=alert_on(LATER_PAIR, "10"))
+    assert created(response), response.text
 
 
-async def until_shown(
-    client: httpx.AsyncClient, alert_id: int, symbol_status: str
-) -> dict[str, Any]:
-    """The alert, once the API shows its symbol as ``symbol_status``, within the minute."""
-    async with asyncio.timeout(USABLE_WITHIN):
-        while True:
-            alert: dict[str, Any] = (await client.get(f"/api/alerts/{alert_id}/")).json()
-            if alert["symbol_status"] == symbol_status:
-                return alert
-            await asyncio.sleep(0.1)  # polling the API, which has no event to await
+async def shown(client: httpx.AsyncClient, alert_id: int) -> dict[str, Any]:
+    alert: dict[str, Any] = (await client.get(f"/api/alerts/{alert_id}/")).json()
+    return alert
 
 
 @pytest.mark.usefixtures("clean_tables")
@@ -135,12 +127,17 @@ async def test_a_pair_the_exchange_stops_trading_is_refused_and_its_alerts_say_s
     running: tuple[Up, httpx.AsyncClient], fake: FakeBinance
 ) -> None:
     up, client = running
-    existing = (await until_answered(client, alert_on(NEW_PAIR, "99"), created)).json()
+    async with asyncio.timeout(USABLE_WITHIN):
+        await up.matcher.progress.until(lambda: up.matcher.listing.writes >= 1)
+    response = await client.post("/api/alerts/create/", json=alert_on(NEW_PAIR, "99"))
+    assert created(response), response.text
+    existing = response.json()
     fake.listed.discard(NEW_PAIR)
     fake.halted.add(NEW_PAIR)
 
-    shown = await until_shown(client, existing["id"], "halted")
-    assert shown["state"] == "created"
+    await listed_again(up)
+    halted = await shown(client, existing["id"])
+    assert (halted["state"], halted["symbol_status"]) == ("created", "halted")
     listed = (await client.get("/api/alerts/")).json()
     assert [alert["symbol_status"] for alert in listed] == ["halted"]
     refused = await client.post("/api/alerts/create/", json=alert_on(NEW_PAIR, "98"))
@@ -151,6 +148,7 @@ async def test_a_pair_the_exchange_stops_trading_is_refused_and_its_alerts_say_s
     assert figures.feed.listings >= 2
 
     fake.listed.add(NEW_PAIR)  # trading again: usable again
-    await until_shown(client, existing["id"], "trading")
+    await listed_again(up)
+    assert (await shown(client, existing["id"]))["symbol_status"] == "trading"
     again = await client.post("/api/alerts/create/", json=alert_on(NEW_PAIR, "98"))
     assert again.status_code == 201, again.text

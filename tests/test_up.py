@@ -5,7 +5,6 @@ server; once on the embedded stand-ins alone (pgserver, in-process hand-off, out
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
@@ -19,7 +18,7 @@ import pytest
 from pricealert.up import Up
 from shared.settings import Settings
 from tests.fake_binance import FakeBinance
-from tests.helpers import start_up
+from tests.helpers import settings_on_servers, start_up
 from tests.smtp_sink import SmtpSink
 
 WAIT = 30.0
@@ -99,17 +98,13 @@ async def test_the_whole_pipeline_on_real_services(
     queue_name: str,
     smtp_sink: SmtpSink,
 ) -> None:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "RABBITMQ_URL": rabbitmq_url,
-            "RABBITMQ_QUEUE": queue_name,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_sink.port),
-            "JWT_SECRET": secrets.token_urlsafe(48),
-        }
+    settings = settings_on_servers(
+        database_url=database_url,
+        rabbitmq_url=rabbitmq_url,
+        queue=queue_name,
+        smtp_port=smtp_sink.port,
+        fake=fake,
     )
-    settings = replace(settings, binance_ws_url=fake.url, binance_rest_url=fake.rest_url)
     up, task = await start_up(settings, tmp_path)
     try:
         alerts = await trade_and_check(up, fake)

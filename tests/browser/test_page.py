@@ -468,8 +468,9 @@ return {
 def test_a_stale_price_is_marked_with_its_time(
     site: Site, browser: WebDriver, database_url: str
 ) -> None:
-    """XRPUSDT is listed by the fake Binance but never trades: its price, written 10 minutes old, is marked
-    "as of" its time in the table and in the form's quote; BTCUSDT's, a second old, is not."""
+    """XRPUSDT is listed by the fake Binance but never trades: its price, written 10 minutes
+    old, is marked "as of" its time in the table and in the form's quote; BTCUSDT's, a second
+    old, is not."""
     start(browser, site)
     log_in(browser, fresh_user(), PASSWORD, sign_up=True)
     quiet = create_alert(
